@@ -1,0 +1,16 @@
+//! Peregrine's event model.
+//!
+//! * [`abi`]: `#[repr(C)]` mirrors of the kernel record layouts defined once
+//!   in `bpf/include/peregrine_event.h`.
+//! * [`decode`]: raw record → [`Event`], defensive against hostile input.
+//! * [`event`]: the owned event every later stage (state, rules, sinks) uses.
+#![deny(missing_docs)]
+
+pub mod abi;
+pub mod decode;
+pub mod event;
+pub mod kind;
+
+pub use decode::{decode, Clock, DecodeError};
+pub use event::*;
+pub use kind::{Category, EventKind, Syscall, UnknownName};

@@ -1,0 +1,175 @@
+//! Typed access to the kernel maps (config, filters, counters).
+
+use aya::maps::lpm_trie::{Key, LpmTrie};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray};
+use aya::{Ebpf, Pod};
+use peregrine_event::abi::{self, PgConfig, PgCounters};
+use peregrine_event::{Category, EventKind};
+use std::collections::BTreeSet;
+
+use crate::{KernelFilter, SensorError};
+
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+struct Cfg(PgConfig);
+// SAFETY: PgConfig is repr(C) plain integers, valid for any bit pattern.
+unsafe impl Pod for Cfg {}
+
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+struct Cnt(PgCounters);
+// SAFETY: PgCounters is repr(C) plain integers, valid for any bit pattern.
+unsafe impl Pod for Cnt {}
+
+/// Sums of the per-CPU kernel counters of one category.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CategoryCounters {
+    /// Records written to the ring buffer.
+    pub emitted: u64,
+    /// Records lost because the ring buffer was full.
+    pub dropped: u64,
+    /// Records rejected by a kernel filter map.
+    pub filtered: u64,
+}
+
+fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> SensorError {
+    move |e| SensorError::Map { name, source: e }
+}
+
+fn missing(name: &'static str) -> SensorError {
+    SensorError::MissingMap(name)
+}
+
+/// Write the config record.
+pub(crate) fn write_config(
+    ebpf: &mut Ebpf,
+    kinds: &BTreeSet<EventKind>,
+    filter: &KernelFilter,
+    wakeup_bytes: u32,
+) -> Result<(), SensorError> {
+    let mut flags = 0;
+    if filter.pids.is_some() {
+        flags |= abi::CFG_SCOPE_PIDS;
+    }
+    if filter.cgroups.is_some() {
+        flags |= abi::CFG_SCOPE_CGROUPS;
+    }
+    if !filter.comm_allow.is_empty() {
+        flags |= abi::CFG_COMM_ALLOW;
+    } else if !filter.comm_deny.is_empty() {
+        flags |= abi::CFG_COMM_DENY;
+    }
+    if !filter.path_prefixes.is_empty() {
+        flags |= abi::CFG_PATH_PREFIX;
+    }
+    let cfg = PgConfig {
+        kind_mask: kinds.iter().fold(0u64, |m, k| m | (1u64 << k.id())),
+        self_tgid: std::process::id(),
+        flags,
+        wakeup_bytes,
+        _pad: 0,
+    };
+    let mut arr: Array<&mut MapData, Cfg> =
+        Array::try_from(ebpf.map_mut("CONFIG").ok_or_else(|| missing("CONFIG"))?)
+            .map_err(map_err("CONFIG"))?;
+    arr.set(0, Cfg(cfg), 0).map_err(map_err("CONFIG"))
+}
+
+/// Fill the filter maps (the config record is written separately).
+pub(crate) fn write_filters(ebpf: &mut Ebpf, filter: &KernelFilter) -> Result<(), SensorError> {
+    {
+        let mut m: HashMap<&mut MapData, u32, u8> = HashMap::try_from(
+            ebpf.map_mut("PID_SCOPE")
+                .ok_or_else(|| missing("PID_SCOPE"))?,
+        )
+        .map_err(map_err("PID_SCOPE"))?;
+        for pid in filter.pids.iter().flatten() {
+            m.insert(pid, 1, 0).map_err(map_err("PID_SCOPE"))?;
+        }
+    }
+    {
+        let mut m: HashMap<&mut MapData, u64, u8> = HashMap::try_from(
+            ebpf.map_mut("CGROUP_SCOPE")
+                .ok_or_else(|| missing("CGROUP_SCOPE"))?,
+        )
+        .map_err(map_err("CGROUP_SCOPE"))?;
+        for cg in filter.cgroups.iter().flatten() {
+            m.insert(cg, 1, 0).map_err(map_err("CGROUP_SCOPE"))?;
+        }
+    }
+    {
+        let mut m: HashMap<&mut MapData, [u8; abi::COMM_LEN], u8> = HashMap::try_from(
+            ebpf.map_mut("COMM_FILTER")
+                .ok_or_else(|| missing("COMM_FILTER"))?,
+        )
+        .map_err(map_err("COMM_FILTER"))?;
+        let list = if filter.comm_allow.is_empty() {
+            &filter.comm_deny
+        } else {
+            &filter.comm_allow
+        };
+        for comm in list {
+            m.insert(comm_key(comm), 1, 0)
+                .map_err(map_err("COMM_FILTER"))?;
+        }
+    }
+    {
+        let mut m: LpmTrie<&mut MapData, [u8; abi::PREFIX_MAX], u8> = LpmTrie::try_from(
+            ebpf.map_mut("PATH_PREFIXES")
+                .ok_or_else(|| missing("PATH_PREFIXES"))?,
+        )
+        .map_err(map_err("PATH_PREFIXES"))?;
+        for p in &filter.path_prefixes {
+            let bytes = p.as_bytes();
+            if bytes.is_empty() || bytes.len() > abi::PREFIX_MAX {
+                return Err(SensorError::BadFilter(format!(
+                    "path prefix '{p}' must be 1 to {} bytes long",
+                    abi::PREFIX_MAX
+                )));
+            }
+            let mut data = [0u8; abi::PREFIX_MAX];
+            data[..bytes.len()].copy_from_slice(bytes);
+            let key = Key::new((bytes.len() * 8) as u32, data);
+            m.insert(&key, 1, 0).map_err(map_err("PATH_PREFIXES"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The comm filter key for a name (truncated like the kernel's comm).
+pub fn comm_key(comm: &str) -> [u8; abi::COMM_LEN] {
+    let mut k = [0u8; abi::COMM_LEN];
+    let b = comm.as_bytes();
+    let n = b.len().min(abi::COMM_LEN - 1);
+    k[..n].copy_from_slice(&b[..n]);
+    k
+}
+
+/// Read and sum the per-CPU counters.
+pub(crate) fn read_counters(ebpf: &Ebpf) -> Result<Vec<(Category, CategoryCounters)>, SensorError> {
+    let arr: PerCpuArray<&MapData, Cnt> =
+        PerCpuArray::try_from(ebpf.map("COUNTERS").ok_or_else(|| missing("COUNTERS"))?)
+            .map_err(map_err("COUNTERS"))?;
+    let mut out = Vec::new();
+    for cat in Category::ALL {
+        let vals = arr.get(&cat.id(), 0).map_err(map_err("COUNTERS"))?;
+        let mut c = CategoryCounters::default();
+        for v in vals.iter() {
+            c.emitted += v.0.emitted;
+            c.dropped += v.0.dropped;
+            c.filtered += v.0.filtered;
+        }
+        out.push((*cat, c));
+    }
+    Ok(out)
+}
+
+/// Add a process (and, from now on, its descendants) to the pid scope.
+pub(crate) fn scope_pid(ebpf: &mut Ebpf, pid: u32) -> Result<(), SensorError> {
+    let mut m: HashMap<&mut MapData, u32, u8> = HashMap::try_from(
+        ebpf.map_mut("PID_SCOPE")
+            .ok_or_else(|| missing("PID_SCOPE"))?,
+    )
+    .map_err(map_err("PID_SCOPE"))?;
+    m.insert(pid, 1, 0).map_err(map_err("PID_SCOPE"))
+}

@@ -1,0 +1,109 @@
+//! The eBPF programs in the object and how each is attached.
+
+use peregrine_event::{EventKind, Syscall};
+
+/// How a program attaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hook {
+    /// A classic tracepoint `category/name`.
+    TracePoint {
+        /// Tracepoint category.
+        category: &'static str,
+        /// Tracepoint name.
+        name: String,
+    },
+    /// A raw tracepoint.
+    RawTracePoint(&'static str),
+}
+
+/// A program of the object, identified by its function name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramSpec {
+    /// Function name in `bpf/peregrine.bpf.c`.
+    pub name: String,
+    /// Where it attaches.
+    pub hook: Hook,
+    /// The event kind it produces.
+    pub kind: EventKind,
+    /// A refused required program fails the sensor; others are skipped.
+    pub required: bool,
+}
+
+/// The kind produced by a syscall.
+pub fn syscall_kind(s: Syscall) -> EventKind {
+    use EventKind as K;
+    use Syscall as S;
+    match s {
+        S::Open | S::Openat | S::Openat2 | S::Creat => K::Open,
+        S::Unlink | S::Unlinkat | S::Rmdir => K::Unlink,
+        S::Rename | S::Renameat | S::Renameat2 => K::Rename,
+        S::Chmod | S::Fchmod | S::Fchmodat | S::Fchmodat2 => K::Chmod,
+        S::Chown | S::Lchown | S::Fchown | S::Fchownat => K::Chown,
+        S::Link | S::Linkat => K::Link,
+        S::Symlink | S::Symlinkat => K::Symlink,
+        S::Mkdir | S::Mkdirat => K::Mkdir,
+        S::Connect => K::Connect,
+        S::Accept | S::Accept4 => K::Accept,
+        S::Bind => K::Bind,
+        S::Listen => K::Listen,
+        S::Setuid | S::Setreuid | S::Setresuid => K::Setuid,
+        S::Setgid | S::Setregid | S::Setresgid => K::Setgid,
+        S::Capset => K::Capset,
+        S::Ptrace => K::Ptrace,
+        S::Mount => K::Mount,
+        S::Umount2 => K::Umount,
+        S::Unshare => K::Unshare,
+        S::Setns => K::Setns,
+        S::MemfdCreate => K::MemfdCreate,
+        S::InitModule | S::FinitModule => K::ModuleLoad,
+        S::Bpf => K::Bpf,
+        S::Execve => K::Exec,
+    }
+}
+
+/// Describe a program of the object by its function name.
+pub fn spec_for(name: &str) -> Option<ProgramSpec> {
+    match name {
+        "sched_process_exec" => Some(ProgramSpec {
+            name: name.into(),
+            hook: Hook::TracePoint {
+                category: "sched",
+                name: name.into(),
+            },
+            kind: EventKind::Exec,
+            required: true,
+        }),
+        "sched_process_exit" => Some(ProgramSpec {
+            name: name.into(),
+            hook: Hook::TracePoint {
+                category: "sched",
+                name: name.into(),
+            },
+            kind: EventKind::Exit,
+            required: true,
+        }),
+        "raw_sched_process_fork" => Some(ProgramSpec {
+            name: name.into(),
+            hook: Hook::RawTracePoint("sched_process_fork"),
+            kind: EventKind::Fork,
+            required: true,
+        }),
+        _ => {
+            let sys = name
+                .strip_prefix("sys_enter_")
+                .or_else(|| name.strip_prefix("sys_exit_"))?;
+            // The tracepoint of umount2(2) is named after its SYSCALL_DEFINE.
+            let sys_id = if sys == "umount" { "umount2" } else { sys };
+            let syscall: Syscall = sys_id.parse().ok()?;
+            Some(ProgramSpec {
+                name: name.into(),
+                hook: Hook::TracePoint {
+                    category: "syscalls",
+                    name: name.into(),
+                },
+                kind: syscall_kind(syscall),
+                required: false,
+            })
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Command-line surface.
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Peregrine: runtime security and analysis for Linux.
+#[derive(Debug, Parser)]
+#[command(name = "peregrine", version, about)]
+pub struct Cli {
+    /// Log level (error, warn, info, debug, trace); PEREGRINE_LOG overrides.
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stream decoded kernel events.
+    Capture(CaptureArgs),
+}
+
+/// `peregrine capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Kernel filter, repeatable: kind=exec,open | path=/etc,/root |
+    /// comm=bash | not-comm=sshd | pid=1234 | cgroup=5678.
+    #[arg(long = "filter", value_name = "KEY=VALUE[,VALUE]")]
+    pub filters: Vec<String>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Do not print events; count them and print statistics at the end.
+    #[arg(long)]
+    pub stats: bool,
+    /// Ring buffer size in MiB.
+    #[arg(long, default_value_t = 16)]
+    pub ring_mib: u32,
+    /// BTF file to use instead of /sys/kernel/btf/vmlinux.
+    #[arg(long)]
+    pub btf: Option<PathBuf>,
+    /// Write a line "ready" on stderr once attached (for scripts).
+    #[arg(long)]
+    pub ready: bool,
+}
