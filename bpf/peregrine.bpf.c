@@ -553,7 +553,7 @@ int raw_sched_process_fork(void *ctx)
 		__u8 one = 1;
 		bpf_map_update_elem(&PID_SCOPE, &child_tgid, &one, BPF_ANY);
 	}
-	if (!pg_wanted(PG_KIND_FORK, ptgid))
+	if (!pg_wanted(PG_KIND_FORK, child_tgid))
 		return 0;
 	struct pg_scratch *sc = pg_scratch();
 	if (!sc)

@@ -99,7 +99,7 @@ fn cstr(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
-fn data_bytes<'a>(data: &'a [u8], s: PgStr) -> &'a [u8] {
+fn data_bytes(data: &[u8], s: PgStr) -> &[u8] {
     let start = s.off as usize;
     let end = start.saturating_add(s.len as usize).min(data.len());
     if start >= end {

@@ -1,0 +1,98 @@
+//! `pg-trigger`: performs one well-defined behaviour so that tests and
+//! benchmarks can assert on the exact kernel event it causes.
+//!
+//! Usage: `pg-trigger ACTION [ARGS...]`, actions: open-create PATH,
+//! rename FROM TO, connect PORT, setuid UID, unshare-uts, memfd NAME,
+//! exit CODE, open-loop PATH N, connect-loop PORT N.
+use std::io::Write;
+
+fn fail(msg: String) -> ! {
+    eprintln!("pg-trigger: {msg}");
+    std::process::exit(2)
+}
+
+fn arg(args: &[String], i: usize, what: &str) -> String {
+    args.get(i)
+        .cloned()
+        .unwrap_or_else(|| fail(format!("missing {what}")))
+}
+
+fn num<T: std::str::FromStr>(s: &str, what: &str) -> T {
+    s.parse()
+        .unwrap_or_else(|_| fail(format!("{what} '{s}' is not a number")))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let action = arg(&args, 0, "action");
+    match action.as_str() {
+        "open-create" => {
+            let path = arg(&args, 1, "path");
+            let mut f = std::fs::File::create(&path)
+                .unwrap_or_else(|e| fail(format!("create {path}: {e}")));
+            f.write_all(b"peregrine").ok();
+        }
+        "rename" => {
+            let (from, to) = (arg(&args, 1, "from"), arg(&args, 2, "to"));
+            std::fs::rename(&from, &to)
+                .unwrap_or_else(|e| fail(format!("rename {from} {to}: {e}")));
+        }
+        "connect" => {
+            let port: u16 = num(&arg(&args, 1, "port"), "port");
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .unwrap_or_else(|e| fail(format!("connect 127.0.0.1:{port}: {e}")));
+        }
+        "setuid" => {
+            let uid: u32 = num(&arg(&args, 1, "uid"), "uid");
+            // SAFETY: plain syscall wrapper.
+            if unsafe { libc::setuid(uid) } != 0 {
+                fail(format!(
+                    "setuid({uid}): {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+        "unshare-uts" => {
+            // SAFETY: plain syscall wrapper.
+            if unsafe { libc::unshare(libc::CLONE_NEWUTS) } != 0 {
+                fail(format!("unshare: {}", std::io::Error::last_os_error()));
+            }
+        }
+        "memfd" => {
+            let name = std::ffi::CString::new(arg(&args, 1, "name"))
+                .unwrap_or_else(|_| fail("name contains NUL".into()));
+            // SAFETY: valid NUL-terminated name.
+            let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+            if fd < 0 {
+                fail(format!("memfd_create: {}", std::io::Error::last_os_error()));
+            }
+        }
+        "exit" => std::process::exit(num(&arg(&args, 1, "code"), "code")),
+        "open-loop" => {
+            // open+close N times: the benchmark's file workload.
+            let path = std::ffi::CString::new(arg(&args, 1, "path")).unwrap();
+            let n: u64 = num(&arg(&args, 2, "count"), "count");
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                // SAFETY: valid path; the fd is closed right away.
+                unsafe {
+                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                    if fd >= 0 {
+                        libc::close(fd);
+                    }
+                }
+            }
+            println!("{}", t.elapsed().as_nanos() as f64 / n.max(1) as f64);
+        }
+        "connect-loop" => {
+            let port: u16 = num(&arg(&args, 1, "port"), "port");
+            let n: u64 = num(&arg(&args, 2, "count"), "count");
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                drop(std::net::TcpStream::connect(("127.0.0.1", port)));
+            }
+            println!("{}", t.elapsed().as_nanos() as f64 / n.max(1) as f64);
+        }
+        other => fail(format!("unknown action '{other}'")),
+    }
+}

@@ -1,0 +1,103 @@
+//! The `peregrine` binary: real captures and clear one-line errors.
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn peregrine() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_peregrine"))
+}
+
+fn one_line_error(out: &std::process::Output) -> String {
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn unknown_filter_is_a_one_line_error() {
+    let out = peregrine()
+        .args(["capture", "--filter", "colour=red"])
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("unknown key 'colour'"), "{err}");
+    let out = peregrine()
+        .args(["capture", "--filter", "kind=teleport"])
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("unknown EventKind 'teleport'") && err.contains("exec"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_or_bad_btf_is_a_one_line_error() {
+    let out = peregrine()
+        .args(["capture", "--btf", "/nonexistent/vmlinux"])
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("kernel BTF not found at /nonexistent/vmlinux"),
+        "{err}"
+    );
+    let bad = std::env::temp_dir().join(format!("pg-bad-btf-{}", std::process::id()));
+    std::fs::write(&bad, b"this is not BTF").unwrap();
+    let out = peregrine()
+        .args(["capture", "--btf", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("cannot read BTF from"), "{err}");
+    std::fs::remove_file(bad).ok();
+}
+
+#[test]
+fn capture_streams_json_events_with_the_executable_filled() {
+    let marker = format!("pg-cli-{}", std::process::id());
+    let mut child = peregrine()
+        .args([
+            "capture",
+            "--json",
+            "--filter",
+            "kind=exec",
+            "--duration",
+            "3",
+            "--ready",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for "ready" on stderr.
+    let mut stderr = child.stderr.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut stderr, &mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    std::thread::sleep(Duration::from_millis(100));
+    let st = Command::new("/bin/echo")
+        .arg(&marker)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ev: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("valid JSON line"))
+        .find(|v| {
+            v["data"]["args"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == marker.as_str()))
+        })
+        .unwrap_or_else(|| panic!("exec of echo not captured:\n{text}"));
+    assert_eq!(ev["kind"], "exec");
+    assert_eq!(ev["process"]["comm"], "echo");
+    assert!(ev["process"]["exe"].as_str().unwrap().ends_with("/echo"));
+    assert_eq!(ev["data"]["filename"], "/bin/echo");
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite. Run as root (eBPF, Docker): ./scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh --test
+bash scripts/start-docker.sh
+bash scripts/test-image.sh
+
+echo "== format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
