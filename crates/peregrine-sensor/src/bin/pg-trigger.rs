@@ -3,7 +3,7 @@
 //!
 //! Usage: `pg-trigger ACTION [ARGS...]`, actions: open-create PATH,
 //! rename FROM TO, connect PORT, setuid UID, unshare-uts, memfd NAME,
-//! exit CODE, open-loop PATH N, connect-loop PORT N.
+//! exit CODE, open-loop PATH N, connect-loop PORT N, exec-loop N, serve PORT.
 use std::io::Write;
 
 fn fail(msg: String) -> ! {
@@ -92,6 +92,27 @@ fn main() {
                 drop(std::net::TcpStream::connect(("127.0.0.1", port)));
             }
             println!("{}", t.elapsed().as_nanos() as f64 / n.max(1) as f64);
+        }
+        "exec-loop" => {
+            // fork+exec+wait of /bin/true N times: the benchmark's process workload.
+            let n: u64 = num(&arg(&args, 1, "count"), "count");
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                std::process::Command::new("/bin/true")
+                    .status()
+                    .unwrap_or_else(|e| fail(format!("exec /bin/true: {e}")));
+            }
+            println!("{}", t.elapsed().as_nanos() as f64 / n.max(1) as f64);
+        }
+        "serve" => {
+            // Accept and close connections until killed.
+            let port: u16 = num(&arg(&args, 1, "port"), "port");
+            let l = std::net::TcpListener::bind(("127.0.0.1", port))
+                .unwrap_or_else(|e| fail(format!("bind 127.0.0.1:{port}: {e}")));
+            println!("listening");
+            for c in l.incoming() {
+                drop(c);
+            }
         }
         other => fail(format!("unknown action '{other}'")),
     }
