@@ -631,7 +631,6 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	long ret = ctx->ret;
 	ev->ret = ret;
-	pg_fill_header(&ev->hdr, task, kind, sys);
 	__u64 *a = ev->args;
 
 	switch (sys) {
@@ -775,6 +774,8 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 		pg_count_filtered(PG_CAT_FILE);
 		return 0;
 	}
+	/* The header last: filtered records never pay for it. */
+	pg_fill_header(&ev->hdr, task, kind, sys);
 	pg_submit(&ev->hdr, sizeof(*ev) + pos, pg_category(kind));
 	return 0;
 }

@@ -89,7 +89,23 @@ fn main() {
             let n: u64 = num(&arg(&args, 2, "count"), "count");
             let t = std::time::Instant::now();
             for _ in 0..n {
-                drop(std::net::TcpStream::connect(("127.0.0.1", port)));
+                if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    // Close with RST: no TIME_WAIT pile-up slowing later connects.
+                    let linger = libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    // SAFETY: valid fd and a correctly sized option value.
+                    unsafe {
+                        libc::setsockopt(
+                            std::os::fd::AsRawFd::as_raw_fd(&c),
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            &linger as *const libc::linger as *const libc::c_void,
+                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                        );
+                    }
+                }
             }
             println!("{}", t.elapsed().as_nanos() as f64 / n.max(1) as f64);
         }
