@@ -1,0 +1,146 @@
+//! What rules are evaluated against: an event plus the host state around it.
+
+use peregrine_event::Event;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// A process as the rule engine sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProcessView {
+    /// Thread group id.
+    pub pid: u32,
+    /// Parent tgid.
+    pub ppid: u32,
+    /// Task name (comm).
+    pub name: String,
+    /// Full executable path.
+    pub exepath: String,
+    /// argv (argv[0] first).
+    pub args: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// Controlling tty, 0 if none.
+    pub tty: u32,
+    /// Session id.
+    pub sid: u32,
+    /// Process group id.
+    pub pgid: u32,
+    /// Pid in its namespace.
+    pub vpid: u32,
+    /// Start time (ns since epoch), 0 if unknown.
+    pub start_ns: u64,
+    /// Effective capabilities.
+    pub cap_effective: u64,
+    /// Permitted capabilities.
+    pub cap_permitted: u64,
+    /// Inheritable capabilities.
+    pub cap_inheritable: u64,
+    /// Environment, when known.
+    pub env: Vec<String>,
+}
+
+/// Container metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerView {
+    /// Full container id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Image as given (`repo:tag`).
+    pub image: String,
+    /// Image repository.
+    pub image_repository: String,
+    /// Image tag.
+    pub image_tag: String,
+    /// Image digest / id.
+    pub image_id: String,
+    /// Privileged container.
+    pub privileged: bool,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Mounts as (source, destination, mode, rw).
+    pub mounts: Vec<(String, String, String, bool)>,
+    /// Start time, ns since epoch.
+    pub start_ns: u64,
+    /// Runtime (docker, containerd, cri-o).
+    pub runtime: String,
+}
+
+/// Host state a rule can look at while evaluating one event.
+///
+/// Everything beyond `event()` has a default: a context that knows nothing
+/// more than the event still evaluates (fields it cannot provide are absent
+/// and every check on them is false, as in Falco).
+pub trait Context {
+    /// The event.
+    fn event(&self) -> &Event;
+    /// The process at `level` of the ancestry: 0 = the event's process,
+    /// 1 = its parent, and so on.
+    fn process(&self, level: usize) -> Option<Cow<'_, ProcessView>> {
+        let _ = level;
+        None
+    }
+    /// Container of the event's process, if any.
+    fn container(&self) -> Option<&ContainerView> {
+        None
+    }
+    /// User name of a uid.
+    fn user_name(&self, uid: u32) -> Option<Cow<'_, str>> {
+        let _ = uid;
+        None
+    }
+    /// Group name of a gid.
+    fn group_name(&self, gid: u32) -> Option<Cow<'_, str>> {
+        let _ = gid;
+        None
+    }
+    /// Host name.
+    fn hostname(&self) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+    /// Sequence number of the event.
+    fn event_num(&self) -> u64 {
+        0
+    }
+}
+
+/// A field value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    /// Text.
+    Str(Cow<'a, str>),
+    /// Number.
+    Num(i64),
+    /// Boolean.
+    Bool(bool),
+    /// IP address.
+    Ip(IpAddr),
+    /// Several values (any may match).
+    List(Vec<Value<'a>>),
+}
+
+impl Value<'_> {
+    /// Render as Falco does in outputs.
+    pub fn render(&self) -> String {
+        match self {
+            Value::Str(s) => s.to_string(),
+            Value::Num(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Ip(ip) => ip.to_string(),
+            Value::List(v) => {
+                let parts: Vec<String> = v.iter().map(|x| x.render()).collect();
+                format!("({})", parts.join(","))
+            }
+        }
+    }
+}
+
+/// A context with nothing but the event.
+pub struct EventOnly<'a>(pub &'a Event);
+
+impl Context for EventOnly<'_> {
+    fn event(&self) -> &Event {
+        self.0
+    }
+}

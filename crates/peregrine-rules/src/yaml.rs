@@ -1,0 +1,236 @@
+//! A YAML document tree that keeps the position of every node.
+//!
+//! Built from the event stream of `saphyr-parser` so that every rule, macro,
+//! list and condition can be reported with its file, line and column.
+//! Scalars keep their original text (Falco treats rule values as strings).
+
+use crate::diag::{Diagnostic, Pos, Source};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A YAML value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    /// A scalar, as written (plain scalars `~`/`null`/empty are [`NodeKind::Null`]).
+    Scalar(String),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in document order.
+    Map(Vec<(Node, Node)>),
+    /// An empty value.
+    Null,
+}
+
+/// A YAML node with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Value.
+    pub kind: NodeKind,
+    /// Where it starts.
+    pub pos: Pos,
+    /// Quoted or block scalar (never a null/bool keyword).
+    pub quoted: bool,
+}
+
+impl Node {
+    /// Scalar text, if a scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// Mapping entries, if a mapping.
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            NodeKind::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+    /// Sequence items, if a sequence.
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            NodeKind::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// Value of a key in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+    /// A short name of the node's type for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Scalar(_) => "a scalar",
+            NodeKind::Seq(_) => "a sequence",
+            NodeKind::Map(_) => "a mapping",
+            NodeKind::Null => "empty",
+        }
+    }
+}
+
+fn pos(m: &Marker) -> Pos {
+    Pos {
+        line: m.line(),
+        col: m.col() + 1,
+        index: m.index(),
+    }
+}
+
+enum Frame {
+    Seq(Pos, usize, Vec<Node>),
+    Map(Pos, usize, Vec<(Node, Node)>, Option<Node>),
+}
+
+/// Parse every document of a YAML file.
+pub fn parse(src: &Arc<Source>) -> Result<Vec<Node>, Diagnostic> {
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut depth_guard = 0usize;
+    for item in Parser::new_from_str(&src.text) {
+        let (ev, span) = item.map_err(|e| {
+            Diagnostic::error(src, pos(e.marker()), format!("invalid YAML: {}", e.info()))
+        })?;
+        let at = pos(&span.start);
+        let done: Option<(Node, usize)> = match ev {
+            Event::Scalar(v, style, anchor, _tag) => {
+                let quoted = style != ScalarStyle::Plain;
+                let kind = if !quoted && matches!(v.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
+                    NodeKind::Null
+                } else {
+                    NodeKind::Scalar(v.into_owned())
+                };
+                Some((
+                    Node {
+                        kind,
+                        pos: at,
+                        quoted,
+                    },
+                    anchor,
+                ))
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                Some(n) => Some((n.clone(), 0)),
+                None => {
+                    return Err(Diagnostic::error(
+                        src,
+                        at,
+                        "YAML alias to an unknown anchor",
+                    ))
+                }
+            },
+            Event::SequenceStart(anchor, _) => {
+                depth_guard += 1;
+                if depth_guard > 256 {
+                    return Err(Diagnostic::error(
+                        src,
+                        at,
+                        "YAML nested deeper than 256 levels",
+                    ));
+                }
+                stack.push(Frame::Seq(at, anchor, Vec::new()));
+                None
+            }
+            Event::MappingStart(anchor, _) => {
+                depth_guard += 1;
+                if depth_guard > 256 {
+                    return Err(Diagnostic::error(
+                        src,
+                        at,
+                        "YAML nested deeper than 256 levels",
+                    ));
+                }
+                stack.push(Frame::Map(at, anchor, Vec::new(), None));
+                None
+            }
+            Event::SequenceEnd => {
+                depth_guard = depth_guard.saturating_sub(1);
+                match stack.pop() {
+                    Some(Frame::Seq(p, anchor, items)) => Some((
+                        Node {
+                            kind: NodeKind::Seq(items),
+                            pos: p,
+                            quoted: false,
+                        },
+                        anchor,
+                    )),
+                    _ => return Err(Diagnostic::error(src, at, "malformed YAML sequence")),
+                }
+            }
+            Event::MappingEnd => {
+                depth_guard = depth_guard.saturating_sub(1);
+                match stack.pop() {
+                    Some(Frame::Map(p, anchor, entries, None)) => Some((
+                        Node {
+                            kind: NodeKind::Map(entries),
+                            pos: p,
+                            quoted: false,
+                        },
+                        anchor,
+                    )),
+                    _ => return Err(Diagnostic::error(src, at, "malformed YAML mapping")),
+                }
+            }
+            _ => None,
+        };
+        if let Some((node, anchor)) = done {
+            if anchor != 0 {
+                anchors.insert(anchor, node.clone());
+            }
+            match stack.last_mut() {
+                None => docs.push(node),
+                Some(Frame::Seq(_, _, items)) => items.push(node),
+                Some(Frame::Map(_, _, entries, key)) => match key.take() {
+                    None => *key = Some(node),
+                    Some(k) => entries.push((k, node)),
+                },
+            }
+        }
+    }
+    Ok(docs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(t: &str) -> Arc<Source> {
+        Arc::new(Source {
+            name: "t.yaml".into(),
+            text: t.into(),
+        })
+    }
+
+    #[test]
+    fn keeps_positions_and_raw_scalars() {
+        let docs = parse(&src(
+            "- rule: a\n  priority: 0644\n  enabled: false\n  x: ~\n",
+        ))
+        .unwrap();
+        let top = docs[0].as_seq().unwrap();
+        let r = &top[0];
+        assert_eq!(r.get("rule").unwrap().as_str(), Some("a"));
+        assert_eq!(r.get("priority").unwrap().as_str(), Some("0644"));
+        assert_eq!(r.get("priority").unwrap().pos.line, 2);
+        assert_eq!(r.get("priority").unwrap().pos.col, 13);
+        assert_eq!(r.get("x").unwrap().kind, NodeKind::Null);
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let e = parse(&src("- rule: a\n  condition: [unclosed\n")).unwrap_err();
+        assert!(e.pos.line >= 2, "{e}");
+        assert!(e.message.contains("invalid YAML"));
+    }
+
+    #[test]
+    fn anchors_and_aliases_resolve() {
+        let docs = parse(&src("a: &x [1, 2]\nb: *x\n")).unwrap();
+        assert_eq!(docs[0].get("b").unwrap().as_seq().unwrap().len(), 2);
+    }
+}
