@@ -2,9 +2,17 @@
 #![deny(missing_docs)]
 
 pub mod ast;
+pub mod compile;
 pub mod context;
 pub mod diag;
+pub mod engine;
+pub mod eval;
 pub mod fields;
+pub mod loader;
 pub mod names;
+pub mod output;
 pub mod parser;
 pub mod yaml;
+pub use diag::{Diagnostic, LoadError};
+pub use engine::{Engine, Match, Stats};
+pub use loader::Priority;

@@ -87,7 +87,85 @@ enum Frame {
 }
 
 /// Parse every document of a YAML file.
+///
+/// Falco's YAML library accepts flow collections whose continuation lines
+/// are not indented past their key (a closing `]` in column 3 under
+/// `  items: [`), which YAML 1.2 forbids. Rules files written that way are
+/// common, so on an indentation error the parse is retried with such lines
+/// indented one column past their key; line numbers are unchanged.
 pub fn parse(src: &Arc<Source>) -> Result<Vec<Node>, Diagnostic> {
+    match parse_strict(src) {
+        Err(e) if e.message.contains("indentation") => {
+            let relaxed = relax_flow_indentation(&src.text);
+            let alt = Arc::new(Source {
+                name: src.name.clone(),
+                text: relaxed,
+            });
+            parse_strict(&alt).map_err(|_| e)
+        }
+        other => other,
+    }
+}
+
+/// Indent the lines of block-level flow collections past their key.
+pub fn relax_flow_indentation(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut depth = 0i32;
+    let mut min_indent = 0usize;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let content = line.trim_start_matches(' ');
+        if depth > 0 {
+            if indent < min_indent && !content.trim().is_empty() && !content.starts_with('#') {
+                out.push_str(&" ".repeat(min_indent));
+                out.push_str(content);
+            } else {
+                out.push_str(line);
+            }
+        } else {
+            out.push_str(line);
+            // Does a flow collection start as a value on this line?
+            let value = content
+                .strip_prefix("- ")
+                .map(str::trim_start)
+                .unwrap_or(content);
+            let value = match value.find(": ") {
+                Some(i) if !value.starts_with(['"', '\'']) => value[i + 2..].trim_start(),
+                _ => value,
+            };
+            if !value.starts_with(['[', '{']) {
+                continue;
+            }
+            min_indent = indent + 1;
+            let start = line.len() - value.len().min(line.len());
+            depth = 0;
+            scan_depth(&line[start..], &mut depth);
+            continue;
+        }
+        scan_depth(line, &mut depth);
+    }
+    out
+}
+
+fn scan_depth(s: &str, depth: &mut i32) {
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => break,
+            (None, '[' | '{') => *depth += 1,
+            (None, ']' | '}') => *depth -= 1,
+            _ => {}
+        }
+    }
+    if *depth < 0 {
+        *depth = 0;
+    }
+}
+
+fn parse_strict(src: &Arc<Source>) -> Result<Vec<Node>, Diagnostic> {
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
@@ -226,6 +304,15 @@ mod tests {
         let e = parse(&src("- rule: a\n  condition: [unclosed\n")).unwrap_err();
         assert!(e.pos.line >= 2, "{e}");
         assert!(e.message.contains("invalid YAML"));
+    }
+
+    #[test]
+    fn under_indented_flow_sequences_are_accepted_like_falco() {
+        let text = "- list: a\n  items: [\n    \"x\",\n    \"y\"\n  ]\n- list: b\n  items: [z]\n";
+        let docs = parse(&src(text)).unwrap();
+        let top = docs[0].as_seq().unwrap();
+        assert_eq!(top[0].get("items").unwrap().as_seq().unwrap().len(), 2);
+        assert_eq!(top[1].get("list").unwrap().pos.line, 6);
     }
 
     #[test]

@@ -19,6 +19,27 @@ pub struct Cli {
 pub enum Command {
     /// Stream decoded kernel events.
     Capture(CaptureArgs),
+    /// Work with rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// `peregrine rules …`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Check rule files like a compiler: every error with file:line:column.
+    Validate(ValidateArgs),
+}
+
+/// `peregrine rules validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Rule files, loaded in order (later files refine earlier ones).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Also print warnings.
+    #[arg(long, short)]
+    pub warnings: bool,
 }
 
 /// `peregrine capture`.

@@ -2,6 +2,7 @@
 mod capture;
 mod cli;
 mod filter;
+mod rules;
 
 use clap::Parser;
 
@@ -16,6 +17,7 @@ fn main() {
         .init();
     let result = match cli.command {
         cli::Command::Capture(args) => capture::run(args),
+        cli::Command::Rules(cmd) => rules::run(cmd),
     };
     if let Err(e) = result {
         eprintln!("peregrine: error: {e:#}");

@@ -1,0 +1,259 @@
+//! The rule engine: compiled rules indexed by event type.
+
+use crate::compile::{compile, CompiledRule};
+use crate::context::Context;
+use crate::diag::{Diagnostic, LoadError};
+use crate::fields::{extract, lookup, Bound, FieldArg};
+use crate::loader::{Loader, Priority};
+use peregrine_event::{EventKind, Syscall};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+/// A rule that matched an event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Match {
+    /// Rule name.
+    pub rule: String,
+    /// Priority.
+    pub priority: Priority,
+    /// Rendered output.
+    pub output: String,
+    /// Values of the output's fields.
+    pub output_fields: BTreeMap<String, String>,
+    /// Tags.
+    pub tags: Vec<String>,
+}
+
+/// Counts of what was loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Rules defined.
+    pub rules: usize,
+    /// Rules enabled and compiled.
+    pub enabled: usize,
+    /// Macros defined.
+    pub macros: usize,
+    /// Lists defined.
+    pub lists: usize,
+}
+
+/// Compiled rules, ready to evaluate events.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    rules: Vec<CompiledRule>,
+    by_type: HashMap<String, Vec<usize>>,
+    any_type: Vec<usize>,
+    evt_type: Bound,
+    stats: Stats,
+    warnings: Vec<Diagnostic>,
+    per_file: Vec<(String, usize, usize, usize)>,
+}
+
+/// Names Peregrine gives `evt.type` for each event kind.
+pub fn evt_types_of(kind: EventKind) -> Vec<&'static str> {
+    match kind {
+        EventKind::Exec => vec!["execve"],
+        EventKind::Fork => vec!["clone"],
+        EventKind::Exit => vec!["procexit"],
+        k => Syscall::ALL
+            .iter()
+            .filter(|s| peregrine_kind(**s) == Some(k))
+            .map(|s| s.name())
+            .collect(),
+    }
+}
+
+fn peregrine_kind(s: Syscall) -> Option<EventKind> {
+    use EventKind as K;
+    use Syscall as S;
+    Some(match s {
+        S::Open | S::Openat | S::Openat2 | S::Creat => K::Open,
+        S::Unlink | S::Unlinkat | S::Rmdir => K::Unlink,
+        S::Rename | S::Renameat | S::Renameat2 => K::Rename,
+        S::Chmod | S::Fchmod | S::Fchmodat | S::Fchmodat2 => K::Chmod,
+        S::Chown | S::Lchown | S::Fchown | S::Fchownat => K::Chown,
+        S::Link | S::Linkat => K::Link,
+        S::Symlink | S::Symlinkat => K::Symlink,
+        S::Mkdir | S::Mkdirat => K::Mkdir,
+        S::Connect => K::Connect,
+        S::Accept | S::Accept4 => K::Accept,
+        S::Bind => K::Bind,
+        S::Listen => K::Listen,
+        S::Setuid | S::Setreuid | S::Setresuid => K::Setuid,
+        S::Setgid | S::Setregid | S::Setresgid => K::Setgid,
+        S::Capset => K::Capset,
+        S::Ptrace => K::Ptrace,
+        S::Mount => K::Mount,
+        S::Umount2 => K::Umount,
+        S::Unshare => K::Unshare,
+        S::Setns => K::Setns,
+        S::MemfdCreate => K::MemfdCreate,
+        S::InitModule | S::FinitModule => K::ModuleLoad,
+        S::Bpf => K::Bpf,
+        S::Execve => K::Exec,
+    })
+}
+
+/// The event kind behind an `evt.type` name, if Peregrine captures it.
+pub fn kind_of_evt_type(t: &str) -> Option<EventKind> {
+    match t {
+        "execve" | "execveat" => Some(EventKind::Exec),
+        "clone" | "clone3" | "fork" | "vfork" => Some(EventKind::Fork),
+        "procexit" => Some(EventKind::Exit),
+        "umount" => Some(EventKind::Umount),
+        other => other.parse::<Syscall>().ok().and_then(peregrine_kind),
+    }
+}
+
+impl Engine {
+    /// Load and compile files in order (later files refine earlier ones).
+    pub fn from_files<P: AsRef<Path>>(paths: &[P]) -> Result<Engine, LoadError> {
+        let mut loader = Loader::new();
+        for p in paths {
+            loader.load_file(p.as_ref());
+        }
+        Engine::from_loader(loader)
+    }
+
+    /// Compile one rules text (tests, embedded rules).
+    pub fn from_str(name: &str, text: &str) -> Result<Engine, LoadError> {
+        let mut loader = Loader::new();
+        loader.load_str(name, text);
+        Engine::from_loader(loader)
+    }
+
+    /// Compile what a loader collected.
+    pub fn from_loader(loader: Loader) -> Result<Engine, LoadError> {
+        let mut stats = Stats {
+            rules: loader.set.rules.len(),
+            macros: loader.set.macros.len(),
+            lists: loader.set.lists.len(),
+            enabled: 0,
+        };
+        let per_file = loader.set.file_counts.clone();
+        if loader.has_errors() {
+            return Err(LoadError {
+                diagnostics: loader.diags,
+            });
+        }
+        let (rules, mut warnings) = compile(loader)?;
+        stats.enabled = rules.len();
+        let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut any_type = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            match &r.event_types {
+                None => {
+                    warnings.push(
+                        Diagnostic::warning(
+                            &r.at.source,
+                            r.at.pos,
+                            "rule does not restrict evt.type: it is evaluated for every event",
+                        )
+                        .in_item(&format!("rule '{}'", r.name)),
+                    );
+                    any_type.push(i);
+                }
+                Some(types) => {
+                    let captured: Vec<&String> = types
+                        .iter()
+                        .filter(|t| kind_of_evt_type(t).is_some())
+                        .collect();
+                    if captured.is_empty() {
+                        warnings.push(
+                            Diagnostic::warning(&r.at.source, r.at.pos, format!(
+                                "rule needs event types Peregrine does not capture yet ({}): it will not fire",
+                                types.iter().cloned().collect::<Vec<_>>().join(", ")
+                            ))
+                            .in_item(&format!("rule '{}'", r.name)),
+                        );
+                    }
+                    for t in types {
+                        by_type.entry(t.clone()).or_default().push(i);
+                    }
+                }
+            }
+        }
+        Ok(Engine {
+            rules,
+            by_type,
+            any_type,
+            evt_type: Bound {
+                def: lookup("evt.type").expect("evt.type"),
+                arg: FieldArg::None,
+            },
+            stats,
+            warnings,
+            per_file,
+        })
+    }
+
+    /// What was loaded.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Per file: (name, rules, macros, lists) as written in it.
+    pub fn file_counts(&self) -> &[(String, usize, usize, usize)] {
+        &self.per_file
+    }
+
+    /// Warnings from loading.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The compiled rules.
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    /// Call `f` with every rule whose condition holds for the event.
+    pub fn for_each_match(&self, ctx: &dyn Context, mut f: impl FnMut(&CompiledRule)) {
+        let t = match extract(&self.evt_type, ctx) {
+            Some(crate::context::Value::Str(s)) => s,
+            _ => return,
+        };
+        let typed = self
+            .by_type
+            .get(t.as_ref())
+            .map(|v| v.as_slice())
+            .unwrap_or(&[]);
+        for &i in typed.iter().chain(self.any_type.iter()) {
+            let r = &self.rules[i];
+            if r.condition.eval(ctx) {
+                f(r);
+            }
+        }
+    }
+
+    /// Every matching rule with its rendered output.
+    pub fn evaluate(&self, ctx: &dyn Context) -> Vec<Match> {
+        let mut out = Vec::new();
+        self.for_each_match(ctx, |r| {
+            let (output, output_fields) = r.output.render(ctx);
+            out.push(Match {
+                rule: r.name.clone(),
+                priority: r.priority,
+                output,
+                output_fields,
+                tags: r.tags.clone(),
+            });
+        });
+        out
+    }
+
+    /// The event kinds some loaded rule needs (for the kernel filter).
+    pub fn required_kinds(&self) -> BTreeSet<EventKind> {
+        if !self.any_type.is_empty() {
+            return EventKind::ALL.iter().copied().collect();
+        }
+        let mut kinds: BTreeSet<EventKind> = self
+            .by_type
+            .keys()
+            .filter_map(|t| kind_of_evt_type(t))
+            .collect();
+        // Process lifecycle always feeds the process table.
+        kinds.extend([EventKind::Exec, EventKind::Fork, EventKind::Exit]);
+        kinds
+    }
+}
