@@ -99,9 +99,10 @@ pub trait Context {
     fn hostname(&self) -> Cow<'_, str> {
         Cow::Borrowed("")
     }
-    /// Sequence number of the event.
+    /// Sequence number of the event, starting at 1 (Falco's `never_true`
+    /// macro is `evt.num = 0`).
     fn event_num(&self) -> u64 {
-        0
+        1
     }
 }
 

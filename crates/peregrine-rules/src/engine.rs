@@ -131,11 +131,7 @@ impl Engine {
             enabled: 0,
         };
         let per_file = loader.set.file_counts.clone();
-        if loader.has_errors() {
-            return Err(LoadError {
-                diagnostics: loader.diags,
-            });
-        }
+        // Compile even after loader errors so that every problem is reported.
         let (rules, mut warnings) = compile(loader)?;
         stats.enabled = rules.len();
         let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();

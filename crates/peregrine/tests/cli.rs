@@ -101,3 +101,60 @@ fn capture_streams_json_events_with_the_executable_filled() {
     assert!(ev["process"]["exe"].as_str().unwrap().ends_with("/echo"));
     assert_eq!(ev["data"]["filename"], "/bin/echo");
 }
+
+#[test]
+fn rules_validate_prints_counts_of_the_falco_files() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/falco-upstream");
+    let out = peregrine()
+        .args(["rules", "validate"])
+        .arg(format!("{dir}/falco_rules.yaml"))
+        .arg(format!("{dir}/falco-incubating_rules.yaml"))
+        .arg(format!("{dir}/falco-sandbox_rules.yaml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("falco_rules.yaml: 25 rules, 87 macros, 49 lists"),
+        "{text}"
+    );
+    assert!(
+        text.contains("falco-incubating_rules.yaml: 31 rules, 82 macros, 54 lists"),
+        "{text}"
+    );
+    assert!(
+        text.contains("falco-sandbox_rules.yaml: 37 rules, 183 macros, 60 lists"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rules_validate_reports_errors_with_a_caret_and_fails() {
+    let f = std::env::temp_dir().join(format!("pg-bad-rules-{}.yaml", std::process::id()));
+    std::fs::write(
+        &f,
+        "- rule: r\n  desc: d\n  condition: proc.nmae = x\n  output: o\n  priority: INFO\n",
+    )
+    .unwrap();
+    let out = peregrine()
+        .args(["rules", "validate"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":3:14: error: unknown field 'proc.nmae' (in rule 'r')"),
+        "{err}"
+    );
+    assert!(
+        err.contains("    condition: proc.nmae = x\n               ^"),
+        "{err}"
+    );
+    assert!(err.contains("1 error(s); nothing loaded"), "{err}");
+    std::fs::remove_file(f).ok();
+}
