@@ -38,7 +38,7 @@ pub struct CompiledRule {
 
 struct Compiler<'a> {
     set: &'a RuleSet,
-    macros: HashMap<String, Option<Arc<Node>>>,
+    macros: HashMap<String, Option<(Arc<Node>, usize)>>,
     stack: Vec<String>,
     diags: Vec<Diagnostic>,
 }
@@ -51,7 +51,7 @@ fn diag_at(text: &Text, offset: usize, near: &str, msg: String, item: &str) -> D
 impl<'a> Compiler<'a> {
     fn macro_node(&mut self, name: &str, text: &Text, pos: usize, item: &str) -> Option<Node> {
         if let Some(done) = self.macros.get(name) {
-            return done.clone().map(Node::Shared);
+            return done.clone().map(|(n, id)| Node::Shared(n, id));
         }
         let Some(def) = self.set.macros.get(name) else {
             self.diags.push(diag_at(
@@ -87,9 +87,10 @@ impl<'a> Compiler<'a> {
             }
         };
         self.stack.pop();
-        let node = node.map(Arc::new);
+        let id = self.macros.len();
+        let node = node.map(|n| (Arc::new(n), id));
         self.macros.insert(name.to_string(), node.clone());
-        node.map(Node::Shared)
+        node.map(|(n, id)| Node::Shared(n, id))
     }
 
     fn expr(&mut self, e: &Expr, text: &Text, item: &str) -> Option<Node> {
@@ -256,11 +257,13 @@ impl<'a> Compiler<'a> {
                 Rhs::Lit(lit)
             }
         };
+        let any_ancestor = crate::eval::is_any_ancestor(&field);
         Some(Node::Check(Box::new(Check {
             field,
             transformers: f.transformers.clone(),
             op,
             rhs,
+            any_ancestor,
         })))
     }
 
@@ -379,7 +382,7 @@ fn event_types(n: &Node) -> Option<BTreeSet<String>> {
                 _ => None,
             }
         }
-        Node::Shared(inner) => event_types(inner),
+        Node::Shared(inner, _) => event_types(inner),
         Node::And(v) => {
             let mut acc: Option<BTreeSet<String>> = None;
             for c in v {
@@ -405,7 +408,7 @@ fn event_types(n: &Node) -> Option<BTreeSet<String>> {
 }
 
 /// Compile a loaded rule set: every problem is reported; nothing partial.
-pub fn compile(loader: Loader) -> Result<(Vec<CompiledRule>, Vec<Diagnostic>), LoadError> {
+pub fn compile(loader: Loader) -> Result<(Vec<CompiledRule>, usize, Vec<Diagnostic>), LoadError> {
     let Loader { set, mut diags } = loader;
     let mut c = Compiler {
         set: &set,
@@ -504,5 +507,5 @@ pub fn compile(loader: Loader) -> Result<(Vec<CompiledRule>, Vec<Diagnostic>), L
     if diags.iter().any(|d| d.is_error()) {
         return Err(LoadError { diagnostics: diags });
     }
-    Ok((rules, diags))
+    Ok((rules, c.macros.len(), diags))
 }

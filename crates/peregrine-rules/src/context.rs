@@ -38,6 +38,9 @@ pub struct ProcessView {
     pub cap_inheritable: u64,
     /// Environment, when known.
     pub env: Vec<String>,
+    /// `name args…` as Falco renders `proc.cmdline`; a cache the state layer
+    /// fills once per process (computed on each use when empty).
+    pub cmdline: String,
 }
 
 /// Container metadata.

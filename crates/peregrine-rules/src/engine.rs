@@ -3,6 +3,7 @@
 use crate::compile::{compile, CompiledRule};
 use crate::context::Context;
 use crate::diag::{Diagnostic, LoadError};
+use crate::eval::Memo;
 use crate::fields::{extract, lookup, Bound, FieldArg};
 use crate::loader::{Loader, Priority};
 use peregrine_event::{EventKind, Syscall};
@@ -44,6 +45,7 @@ pub struct Engine {
     by_type: HashMap<String, Vec<usize>>,
     any_type: Vec<usize>,
     evt_type: Bound,
+    memo_slots: usize,
     stats: Stats,
     warnings: Vec<Diagnostic>,
     per_file: Vec<(String, usize, usize, usize)>,
@@ -132,7 +134,7 @@ impl Engine {
         };
         let per_file = loader.set.file_counts.clone();
         // Compile even after loader errors so that every problem is reported.
-        let (rules, mut warnings) = compile(loader)?;
+        let (rules, memo_slots, mut warnings) = compile(loader)?;
         stats.enabled = rules.len();
         let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
         let mut any_type = Vec::new();
@@ -177,6 +179,7 @@ impl Engine {
                 def: lookup("evt.type").expect("evt.type"),
                 arg: FieldArg::None,
             },
+            memo_slots,
             stats,
             warnings,
             per_file,
@@ -198,13 +201,35 @@ impl Engine {
         &self.warnings
     }
 
+    /// How many rules are evaluated for an event of type `evt_type`.
+    pub fn rules_for_type(&self, evt_type: &str) -> usize {
+        self.by_type.get(evt_type).map(|v| v.len()).unwrap_or(0) + self.any_type.len()
+    }
+
     /// The compiled rules.
     pub fn rules(&self) -> &[CompiledRule] {
         &self.rules
     }
 
+    /// A memo sized for this engine (reuse it across events).
+    pub fn memo(&self) -> Memo {
+        Memo::new(self.memo_slots)
+    }
+
     /// Call `f` with every rule whose condition holds for the event.
-    pub fn for_each_match(&self, ctx: &dyn Context, mut f: impl FnMut(&CompiledRule)) {
+    pub fn for_each_match(&self, ctx: &dyn Context, f: impl FnMut(&CompiledRule)) {
+        let mut memo = self.memo();
+        self.for_each_match_memo(ctx, &mut memo, f)
+    }
+
+    /// Like [`Engine::for_each_match`] with a caller-owned memo (no allocation).
+    pub fn for_each_match_memo(
+        &self,
+        ctx: &dyn Context,
+        memo: &mut Memo,
+        mut f: impl FnMut(&CompiledRule),
+    ) {
+        memo.reset();
         let t = match extract(&self.evt_type, ctx) {
             Some(crate::context::Value::Str(s)) => s,
             _ => return,
@@ -216,7 +241,7 @@ impl Engine {
             .unwrap_or(&[]);
         for &i in typed.iter().chain(self.any_type.iter()) {
             let r = &self.rules[i];
-            if r.condition.eval(ctx) {
+            if r.condition.eval_memo(ctx, memo) {
                 f(r);
             }
         }

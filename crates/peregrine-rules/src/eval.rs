@@ -2,7 +2,12 @@
 
 use crate::ast::{Op, Transformer};
 use crate::context::{Context, Value};
-use crate::fields::{extract, Bound};
+use crate::fields::{extract, ArgKind, Bound, FieldArg};
+
+/// True for fields that mean "any ancestor" when used without an index.
+pub fn is_any_ancestor(b: &Bound) -> bool {
+    b.arg == FieldArg::None && b.def.arg == ArgKind::OptIndex && b.def.name.starts_with("proc.a")
+}
 use ahash::AHashSet;
 use regex::Regex;
 use std::borrow::Cow;
@@ -123,6 +128,8 @@ pub struct Check {
     pub op: Op,
     /// Right side.
     pub rhs: Rhs,
+    /// `proc.aname` and friends without an index: any ancestor.
+    pub any_ancestor: bool,
 }
 
 /// A compiled condition.
@@ -136,21 +143,53 @@ pub enum Node {
     Not(Box<Node>),
     /// A check.
     Check(Box<Check>),
-    /// A shared sub-tree (an expanded macro).
-    Shared(Arc<Node>),
+    /// A shared sub-tree (an expanded macro) with its memo slot: a macro
+    /// used by many rules is evaluated once per event.
+    Shared(Arc<Node>, usize),
     /// A constant.
     Const(bool),
 }
 
+/// Per-event results of shared sub-trees (0 unknown, 1 false, 2 true).
+#[derive(Debug, Default)]
+pub struct Memo {
+    slots: Vec<u8>,
+}
+
+impl Memo {
+    /// A memo for `n` shared sub-trees.
+    pub fn new(n: usize) -> Memo {
+        Memo { slots: vec![0; n] }
+    }
+    /// Forget everything (before the next event).
+    pub fn reset(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = 0);
+    }
+}
+
 impl Node {
-    /// Evaluate against a context.
+    /// Evaluate against a context (without memoisation).
     pub fn eval(&self, ctx: &dyn Context) -> bool {
+        self.eval_memo(ctx, &mut Memo::default())
+    }
+
+    /// Evaluate, remembering shared sub-tree results in `memo`.
+    pub fn eval_memo(&self, ctx: &dyn Context, memo: &mut Memo) -> bool {
         match self {
-            Node::And(v) => v.iter().all(|n| n.eval(ctx)),
-            Node::Or(v) => v.iter().any(|n| n.eval(ctx)),
-            Node::Not(n) => !n.eval(ctx),
+            Node::And(v) => v.iter().all(|n| n.eval_memo(ctx, memo)),
+            Node::Or(v) => v.iter().any(|n| n.eval_memo(ctx, memo)),
+            Node::Not(n) => !n.eval_memo(ctx, memo),
             Node::Check(c) => c.eval(ctx),
-            Node::Shared(n) => n.eval(ctx),
+            Node::Shared(n, id) => match memo.slots.get(*id).copied() {
+                Some(1) => false,
+                Some(2) => true,
+                Some(_) => {
+                    let r = n.eval_memo(ctx, memo);
+                    memo.slots[*id] = if r { 2 } else { 1 };
+                    r
+                }
+                None => n.eval_memo(ctx, memo),
+            },
             Node::Const(b) => *b,
         }
     }
@@ -275,6 +314,40 @@ fn hex_contains(hay: &[u8], needle: &[u8], prefix_only: bool) -> bool {
 impl Check {
     /// Evaluate.
     pub fn eval(&self, ctx: &dyn Context) -> bool {
+        // "Any ancestor" fields: walk the ancestry without collecting it.
+        if self.any_ancestor {
+            let mut any = false;
+            for level in 1..64 {
+                if ctx.process(level).is_none() {
+                    break;
+                }
+                let one = Check {
+                    field: Bound {
+                        def: self.field.def,
+                        arg: FieldArg::Index(level),
+                    },
+                    transformers: Vec::new(),
+                    op: if self.op == Op::Ne { Op::Eq } else { self.op },
+                    rhs: Rhs::None,
+                    any_ancestor: false,
+                };
+                let Some(v) = extract(&one.field, ctx) else {
+                    continue;
+                };
+                let Some(v) = transform(v, &self.transformers) else {
+                    continue;
+                };
+                if self.op == Op::Exists || self.cmp(&v, ctx, one.op) {
+                    any = true;
+                    break;
+                }
+            }
+            return if self.op == Op::Ne {
+                !any && ctx.process(1).is_some()
+            } else {
+                any
+            };
+        }
         let Some(v) = extract(&self.field, ctx) else {
             return false;
         };

@@ -47,6 +47,33 @@ fn proc_at<'c>(ctx: &'c dyn Context, level: usize) -> Option<Cow<'c, ProcessView
     Some(Cow::Owned(v))
 }
 
+fn pstr<'c>(p: Cow<'c, ProcessView>, f: fn(&ProcessView) -> &str) -> Value<'c> {
+    match p {
+        Cow::Borrowed(b) => Value::Str(Cow::Borrowed(f(b))),
+        Cow::Owned(o) => Value::Str(Cow::Owned(f(&o).to_string())),
+    }
+}
+
+fn name_of(p: &ProcessView) -> &str {
+    &p.name
+}
+fn exepath_of(p: &ProcessView) -> &str {
+    &p.exepath
+}
+fn cwd_of(p: &ProcessView) -> &str {
+    &p.cwd
+}
+fn argv0_of(p: &ProcessView) -> &str {
+    p.args.first().map(String::as_str).unwrap_or(&p.name)
+}
+
+fn cmdline_val(p: Cow<'_, ProcessView>) -> Value<'_> {
+    if !p.cmdline.is_empty() {
+        return pstr(p, |p| &p.cmdline);
+    }
+    Value::Str(Cow::Owned(cmdline(&p)))
+}
+
 fn argv0(p: &ProcessView) -> String {
     p.args.first().cloned().unwrap_or_else(|| p.name.clone())
 }
@@ -99,6 +126,23 @@ impl<'a> From<String> for Value<'a> {
 impl<'a> From<u32> for Value<'a> {
     fn from(v: u32) -> Self {
         Value::Num(v as i64)
+    }
+}
+
+fn ancestors_str<'c>(
+    ctx: &'c dyn Context,
+    arg: &FieldArg,
+    f: fn(&ProcessView) -> &str,
+) -> Option<Value<'c>> {
+    match arg {
+        FieldArg::Index(i) => proc_at(ctx, *i).map(|p| pstr(p, f)),
+        _ => {
+            let all: Vec<Value<'c>> = (1..64)
+                .map_while(|l| ctx.process(l))
+                .map(|p| pstr(p, f))
+                .collect();
+            (!all.is_empty()).then_some(Value::List(all))
+        }
     }
 }
 
@@ -357,21 +401,21 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
         }
         Fid::EvtBuffer => None,
         Fid::EvtCategory => s(ev.kind.category().name()),
-        Fid::ProcName => p0().map(|p| p.name.clone().into()),
-        Fid::ProcExe => p0().map(|p| argv0(&p).into()),
-        Fid::ProcExePath => p0().map(|p| p.exepath.clone().into()),
+        Fid::ProcName => p0().map(|p| pstr(p, name_of)),
+        Fid::ProcExe => p0().map(|p| pstr(p, argv0_of)),
+        Fid::ProcExePath => p0().map(|p| pstr(p, exepath_of)),
         Fid::ProcArgs => p0().map(|p| args_str(&p).into()),
-        Fid::ProcCmdline => p0().map(|p| cmdline(&p).into()),
+        Fid::ProcCmdline => p0().map(cmdline_val),
         Fid::ProcPid => n(ev.process.pid),
         Fid::ProcPpid => n(ev.process.ppid),
         Fid::ProcVpid => n(ev.process.vpid),
-        Fid::ProcPname => proc_at(ctx, 1).map(|p| p.name.clone().into()),
+        Fid::ProcPname => proc_at(ctx, 1).map(|p| pstr(p, name_of)),
         Fid::ProcPexe => proc_at(ctx, 1).map(|p| argv0(&p).into()),
-        Fid::ProcPexePath => proc_at(ctx, 1).map(|p| p.exepath.clone().into()),
-        Fid::ProcPcmdline => proc_at(ctx, 1).map(|p| cmdline(&p).into()),
-        Fid::ProcAname => ancestors(ctx, &b.arg, |p| p.name.clone()),
+        Fid::ProcPexePath => proc_at(ctx, 1).map(|p| pstr(p, exepath_of)),
+        Fid::ProcPcmdline => proc_at(ctx, 1).map(cmdline_val),
+        Fid::ProcAname => ancestors_str(ctx, &b.arg, name_of),
         Fid::ProcAexe => ancestors(ctx, &b.arg, argv0),
-        Fid::ProcAexePath => ancestors(ctx, &b.arg, |p| p.exepath.clone()),
+        Fid::ProcAexePath => ancestors_str(ctx, &b.arg, exepath_of),
         Fid::ProcApid => ancestors(ctx, &b.arg, |p| p.pid),
         Fid::ProcAcmdline => ancestors(ctx, &b.arg, cmdline),
         Fid::ProcTty => p0().map(|p| Value::Num(p.tty as i64)),
@@ -383,7 +427,7 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
                 .find(|p| p.pid == sid)
                 .map(|p| p.name.clone().into())
         }
-        Fid::ProcCwd => p0().map(|p| p.cwd.clone().into()),
+        Fid::ProcCwd => p0().map(|p| pstr(p, cwd_of)),
         Fid::ProcEnv => {
             let p = p0()?;
             if p.env.is_empty() {
@@ -463,7 +507,10 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
             };
             s(if b.def.id == Fid::FdType { t } else { c })
         }
-        Fid::FdName => fd_name(ctx).map(|v| v.into()),
+        Fid::FdName => match &ev.data {
+            EventData::File(f) => s(f.path.as_str()),
+            _ => fd_name(ctx).map(|v| v.into()),
+        },
         Fid::FdNameRaw => ev
             .file()
             .map(|f| Value::Str(Cow::Borrowed(f.raw_path.as_str()))),
