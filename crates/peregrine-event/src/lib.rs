@@ -10,7 +10,9 @@ pub mod abi;
 pub mod decode;
 pub mod event;
 pub mod kind;
+pub mod model;
 
 pub use decode::{decode, Clock, DecodeError};
 pub use event::*;
 pub use kind::{Category, EventKind, Syscall, UnknownName};
+pub use model::{ContainerView, ProcessView};

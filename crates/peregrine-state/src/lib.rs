@@ -1,41 +1,35 @@
-//! Peregrine host state: a bounded process table with ancestry.
+//! Peregrine host state: a bounded process table with ancestry, and user
+//! names.
 //!
 //! The table is seeded from `/proc` at start and kept current from exec,
 //! fork and exit events. Exited processes stay for a grace period so that
-//! late events still resolve; when the table is full the least recently
-//! seen entries are evicted (and counted).
+//! late events still resolve; when the table is full the least recently seen
+//! entries are evicted (and counted).
 #![deny(missing_docs)]
 
+mod containers;
 mod procfs;
+mod users;
 
-use peregrine_event::{Event, EventData};
+use peregrine_event::{Event, EventData, ProcessView};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use procfs::read_process;
+pub use containers::{container_id, parse_inspect, split_image, ContainerCache, RuntimeError};
+pub use procfs::{cmdline_of, read_process};
+pub use users::UserDb;
 
-/// What the table knows about a process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcInfo {
-    /// Thread group id.
-    pub pid: u32,
-    /// Parent thread group id.
-    pub ppid: u32,
-    /// Task name.
-    pub comm: String,
-    /// Executable path.
-    pub exe: Option<String>,
-    /// Arguments.
-    pub args: Vec<String>,
-    /// Working directory at exec.
-    pub cwd: Option<String>,
-    /// Real uid.
-    pub uid: u32,
-    /// cgroup v2 leaf name.
+/// A process table entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// What rules see.
+    pub view: ProcessView,
+    /// cgroup v2 leaf name (container id for containers).
     pub cgroup: String,
     /// When the exit was seen.
     pub exited: Option<Instant>,
+    tick: u64,
 }
 
 /// Counters describing the table.
@@ -47,29 +41,34 @@ pub struct TableStats {
     pub evicted: u64,
     /// Exited entries removed after the grace period.
     pub expired: u64,
-    /// Lookups that found no entry.
+    /// Events whose process was unknown.
     pub misses: u64,
 }
 
 /// Bounded process table.
 #[derive(Debug)]
 pub struct ProcessTable {
-    procs: HashMap<u32, (ProcInfo, u64)>,
+    procs: HashMap<u32, Entry>,
     capacity: usize,
     grace: Duration,
     tick: u64,
     stats: TableStats,
+    proc_root: PathBuf,
+    boot_ns: u64,
 }
 
 impl ProcessTable {
     /// An empty table holding at most `capacity` processes.
     pub fn new(capacity: usize) -> ProcessTable {
+        let proc_root = PathBuf::from("/proc");
         ProcessTable {
             procs: HashMap::with_capacity(capacity.min(65536)),
             capacity: capacity.max(16),
             grace: Duration::from_secs(5),
             tick: 0,
             stats: TableStats::default(),
+            boot_ns: procfs::boot_time_ns(&proc_root),
+            proc_root,
         }
     }
 
@@ -81,15 +80,16 @@ impl ProcessTable {
 
     /// Load every process of `/proc`. Returns how many were read.
     pub fn seed_from_proc(&mut self) -> usize {
-        self.seed_from(Path::new("/proc"))
+        let root = self.proc_root.clone();
+        self.seed_from(&root)
     }
 
     /// Load every process of a procfs mounted at `root`.
     pub fn seed_from(&mut self, root: &Path) -> usize {
         let mut n = 0;
         for pid in procfs::list_pids(root) {
-            if let Some(info) = procfs::read_process(root, pid) {
-                self.insert(info);
+            if let Some((view, cgroup)) = procfs::read_process(root, pid, self.boot_ns) {
+                self.insert(view, cgroup);
                 n += 1;
             }
         }
@@ -97,13 +97,21 @@ impl ProcessTable {
     }
 
     /// Insert or replace a process.
-    pub fn insert(&mut self, info: ProcInfo) {
+    pub fn insert(&mut self, view: ProcessView, cgroup: String) {
         self.tick += 1;
-        if self.procs.len() >= self.capacity && !self.procs.contains_key(&info.pid) {
+        if self.procs.len() >= self.capacity && !self.procs.contains_key(&view.pid) {
             self.evict();
         }
         self.stats.inserted += 1;
-        self.procs.insert(info.pid, (info, self.tick));
+        self.procs.insert(
+            view.pid,
+            Entry {
+                view,
+                cgroup,
+                exited: None,
+                tick: self.tick,
+            },
+        );
     }
 
     fn evict(&mut self) {
@@ -112,7 +120,7 @@ impl ProcessTable {
         let mut order: Vec<(bool, u64, u32)> = self
             .procs
             .values()
-            .map(|(p, t)| (p.exited.is_none(), *t, p.pid))
+            .map(|e| (e.exited.is_none(), e.tick, e.view.pid))
             .collect();
         order.sort_unstable();
         for (_, _, pid) in order.into_iter().take(n) {
@@ -122,27 +130,30 @@ impl ProcessTable {
     }
 
     /// Look a process up.
-    pub fn get(&self, pid: u32) -> Option<&ProcInfo> {
-        self.procs.get(&pid).map(|(p, _)| p)
+    pub fn get(&self, pid: u32) -> Option<&ProcessView> {
+        self.procs.get(&pid).map(|e| &e.view)
+    }
+
+    /// The table entry of a process.
+    pub fn entry(&self, pid: u32) -> Option<&Entry> {
+        self.procs.get(&pid)
+    }
+
+    /// The process `level` steps up from `pid` (0 = `pid` itself).
+    pub fn ancestor(&self, pid: u32, level: usize) -> Option<&ProcessView> {
+        let mut cur = self.get(pid)?;
+        for _ in 0..level.min(64) {
+            if cur.ppid == 0 || cur.ppid == cur.pid {
+                return None;
+            }
+            cur = self.get(cur.ppid)?;
+        }
+        Some(cur)
     }
 
     /// The ancestors of `pid`, parent first (bounded, loop-safe).
-    pub fn ancestors(&self, pid: u32) -> Vec<&ProcInfo> {
-        let mut out = Vec::new();
-        let mut cur = self.get(pid).map(|p| p.ppid);
-        while let Some(ppid) = cur {
-            if ppid == 0 || out.len() >= 64 {
-                break;
-            }
-            match self.get(ppid) {
-                Some(p) => {
-                    cur = if p.ppid == p.pid { None } else { Some(p.ppid) };
-                    out.push(p);
-                }
-                None => break,
-            }
-        }
-        out
+    pub fn ancestors(&self, pid: u32) -> Vec<&ProcessView> {
+        (1..64).map_while(|l| self.ancestor(pid, l)).collect()
     }
 
     /// Update the table from an event and fill `event.process.exe`.
@@ -151,57 +162,71 @@ impl ProcessTable {
         let pid = ev.process.pid;
         match &ev.data {
             EventData::Exec(x) => {
-                self.insert(ProcInfo {
+                let start_ns = self
+                    .get(pid)
+                    .map(|p| p.start_ns)
+                    .filter(|&s| s != 0)
+                    .unwrap_or(ev.ts_ns);
+                let view = ProcessView {
                     pid,
                     ppid: ev.process.ppid,
-                    comm: ev.process.comm.clone(),
-                    exe: Some(x.exe.clone()),
+                    name: ev.process.comm.clone(),
+                    exepath: x.exe.clone(),
                     args: x.args.clone(),
-                    cwd: Some(x.cwd.clone()),
-                    uid: ev.process.uid,
-                    cgroup: ev.process.cgroup.clone(),
-                    exited: None,
-                });
+                    cwd: x.cwd.clone(),
+                    tty: x.tty,
+                    sid: x.sid,
+                    pgid: x.pgid,
+                    vpid: ev.process.vpid,
+                    start_ns,
+                    cap_effective: x.cap_effective,
+                    cap_permitted: x.cap_permitted,
+                    cap_inheritable: x.cap_inheritable,
+                    env: Vec::new(),
+                    cmdline: cmdline_of(&ev.process.comm, &x.args),
+                };
+                self.insert(view, ev.process.cgroup.clone());
             }
             EventData::Fork { parent_pid, .. } => {
-                let parent = self.get(*parent_pid).cloned();
-                let mut info = parent.unwrap_or(ProcInfo {
-                    pid,
-                    ppid: *parent_pid,
-                    comm: ev.process.comm.clone(),
-                    exe: None,
-                    args: Vec::new(),
-                    cwd: None,
-                    uid: ev.process.uid,
-                    cgroup: ev.process.cgroup.clone(),
-                    exited: None,
-                });
-                info.pid = pid;
-                info.ppid = *parent_pid;
-                info.exited = None;
-                self.insert(info);
+                let mut view = self
+                    .get(*parent_pid)
+                    .cloned()
+                    .unwrap_or_else(|| ProcessView {
+                        name: ev.process.comm.clone(),
+                        cmdline: ev.process.comm.clone(),
+                        ..ProcessView::default()
+                    });
+                view.pid = pid;
+                view.ppid = *parent_pid;
+                view.vpid = ev.process.vpid;
+                view.start_ns = ev.ts_ns;
+                self.insert(view, ev.process.cgroup.clone());
             }
             EventData::Exit { .. } => {
-                if let Some((p, _)) = self.procs.get_mut(&pid) {
-                    p.exited = Some(Instant::now());
+                if let Some(e) = self.procs.get_mut(&pid) {
+                    e.exited = Some(Instant::now());
                 }
             }
             _ => {}
         }
         let tick = self.tick;
         match self.procs.get_mut(&pid) {
-            Some((p, t)) => {
-                *t = tick;
-                if ev.process.exe.is_none() {
-                    ev.process.exe = p.exe.clone();
+            Some(e) => {
+                e.tick = tick;
+                if ev.process.exe.is_none() && !e.view.exepath.is_empty() {
+                    ev.process.exe = Some(e.view.exepath.clone());
                 }
             }
             None => {
                 self.stats.misses += 1;
                 // A process that predates us and was missed: read it now.
-                if let Some(info) = procfs::read_process(Path::new("/proc"), pid) {
-                    ev.process.exe = info.exe.clone();
-                    self.insert(info);
+                if let Some((view, cgroup)) =
+                    procfs::read_process(&self.proc_root, pid, self.boot_ns)
+                {
+                    if !view.exepath.is_empty() {
+                        ev.process.exe = Some(view.exepath.clone());
+                    }
+                    self.insert(view, cgroup);
                 }
             }
         }
@@ -212,7 +237,7 @@ impl ProcessTable {
         let grace = self.grace;
         let before = self.procs.len();
         self.procs
-            .retain(|_, (p, _)| p.exited.map(|t| t.elapsed() < grace).unwrap_or(true));
+            .retain(|_, e| e.exited.map(|t| t.elapsed() < grace).unwrap_or(true));
         self.stats.expired += (before - self.procs.len()) as u64;
     }
 
@@ -236,30 +261,29 @@ impl ProcessTable {
 mod tests {
     use super::*;
 
-    fn info(pid: u32, ppid: u32) -> ProcInfo {
-        ProcInfo {
+    fn view(pid: u32, ppid: u32) -> ProcessView {
+        ProcessView {
             pid,
             ppid,
-            comm: format!("p{pid}"),
-            exe: Some(format!("/bin/p{pid}")),
-            args: vec![],
-            cwd: None,
-            uid: 0,
-            cgroup: String::new(),
-            exited: None,
+            name: format!("p{pid}"),
+            exepath: format!("/bin/p{pid}"),
+            ..Default::default()
         }
     }
 
     #[test]
     fn ancestry_walks_parents_and_stops_on_loops() {
         let mut t = ProcessTable::new(100);
-        t.insert(info(1, 0));
-        t.insert(info(10, 1));
-        t.insert(info(20, 10));
+        t.insert(view(1, 0), String::new());
+        t.insert(view(10, 1), String::new());
+        t.insert(view(20, 10), String::new());
         let a: Vec<u32> = t.ancestors(20).iter().map(|p| p.pid).collect();
         assert_eq!(a, vec![10, 1]);
-        t.insert(info(30, 31));
-        t.insert(info(31, 30));
+        assert_eq!(t.ancestor(20, 0).unwrap().pid, 20);
+        assert_eq!(t.ancestor(20, 2).unwrap().pid, 1);
+        assert!(t.ancestor(20, 3).is_none());
+        t.insert(view(30, 31), String::new());
+        t.insert(view(31, 30), String::new());
         assert!(t.ancestors(30).len() <= 64);
     }
 
@@ -267,7 +291,7 @@ mod tests {
     fn capacity_is_enforced_with_eviction_counted() {
         let mut t = ProcessTable::new(100);
         for pid in 1..=1000 {
-            t.insert(info(pid, 1));
+            t.insert(view(pid, 1), String::new());
         }
         assert!(t.len() <= 100);
         assert!(t.stats().evicted >= 900);
@@ -279,6 +303,12 @@ mod tests {
         let mut t = ProcessTable::new(100_000);
         assert!(t.seed_from_proc() > 0);
         let me = t.get(std::process::id()).expect("own process present");
-        assert!(me.exe.as_deref().unwrap_or("").contains("peregrine_state"));
+        assert!(me.exepath.contains("peregrine_state"), "{}", me.exepath);
+        assert!(
+            me.start_ns > 1_600_000_000_000_000_000,
+            "start time is wall clock"
+        );
+        assert!(me.cmdline.starts_with(&me.name));
+        assert_ne!(me.cap_effective, 0, "tests run as root");
     }
 }

@@ -1,11 +1,42 @@
 //! Reading the initial process state from /proc.
 
-use crate::ProcInfo;
+use peregrine_event::ProcessView;
 use std::fs;
 use std::path::Path;
 
+/// Boot time in ns since the epoch (from /proc/stat `btime`).
+pub fn boot_time_ns(proc_root: &Path) -> u64 {
+    fs::read_to_string(proc_root.join("stat"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("btime "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .map(|s| s * 1_000_000_000)
+        .unwrap_or(0)
+}
+
+fn cap_line(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
+/// `name args…` as Falco renders `proc.cmdline`.
+pub fn cmdline_of(name: &str, args: &[String]) -> String {
+    let mut s = name.to_string();
+    for a in args.iter().skip(1) {
+        s.push(' ');
+        s.push_str(a);
+    }
+    s
+}
+
 /// Read one process from `/proc/<pid>`; `None` if it vanished or is unreadable.
-pub fn read_process(proc_root: &Path, pid: u32) -> Option<ProcInfo> {
+pub fn read_process(proc_root: &Path, pid: u32, boot_ns: u64) -> Option<(ProcessView, String)> {
     let dir = proc_root.join(pid.to_string());
     let stat = fs::read_to_string(dir.join("stat")).ok()?;
     // comm may contain spaces and ')': it ends at the last ')'.
@@ -14,16 +45,30 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<ProcInfo> {
     if close < open {
         return None;
     }
-    let comm = stat[open + 1..close].to_string();
+    let name = stat[open + 1..close].to_string();
     let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let ppid = rest.get(1)?.parse().ok()?;
-    let exe = fs::read_link(dir.join("exe"))
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned());
+    let num = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // Fields after comm: state(0) ppid(1) pgrp(2) session(3) tty_nr(4) … starttime(19)
+    let ppid = num(1) as u32;
+    let tty_nr = num(4) as u32;
+    // Linux encodes tty_nr as major in bits 8-15, minor in 0-7 and 20-31.
+    let tty = if tty_nr == 0 {
+        0
+    } else {
+        let major = (tty_nr >> 8) & 0xfff;
+        let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+        (major << 20) | minor
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc_sysconf_clk_tck() }.max(1);
+    let start_ns = boot_ns + num(19) * 1_000_000_000 / hz;
+    let exepath = fs::read_link(dir.join("exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let cwd = fs::read_link(dir.join("cwd"))
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned());
-    let args = fs::read(dir.join("cmdline"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let args: Vec<String> = fs::read(dir.join("cmdline"))
         .map(|b| {
             let mut v: Vec<String> = b
                 .split(|&c| c == 0)
@@ -35,18 +80,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<ProcInfo> {
             v
         })
         .unwrap_or_default();
-    let mut uid = 0;
-    if let Ok(status) = fs::read_to_string(dir.join("status")) {
-        for line in status.lines() {
-            if let Some(v) = line.strip_prefix("Uid:") {
-                uid = v
-                    .split_whitespace()
-                    .next()
-                    .and_then(|x| x.parse().ok())
-                    .unwrap_or(0);
-            }
-        }
-    }
+    let status = fs::read_to_string(dir.join("status")).unwrap_or_default();
     let cgroup = fs::read_to_string(dir.join("cgroup"))
         .ok()
         .and_then(|c| {
@@ -55,17 +89,43 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<ProcInfo> {
                 .map(|l| l[3..].rsplit('/').next().unwrap_or("").to_string())
         })
         .unwrap_or_default();
-    Some(ProcInfo {
-        pid,
-        ppid,
-        comm,
-        exe,
-        args,
-        cwd,
-        uid,
+    let vpid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|v| v.split_whitespace().last().and_then(|x| x.parse().ok()))
+        .unwrap_or(pid);
+    let cmdline = cmdline_of(&name, &args);
+    Some((
+        ProcessView {
+            pid,
+            ppid,
+            name,
+            exepath,
+            args,
+            cwd,
+            tty,
+            sid: num(3) as u32,
+            pgid: num(2) as u32,
+            vpid,
+            start_ns,
+            cap_effective: cap_line(&status, "CapEff:"),
+            cap_permitted: cap_line(&status, "CapPrm:"),
+            cap_inheritable: cap_line(&status, "CapInh:"),
+            env: Vec::new(),
+            cmdline,
+        },
         cgroup,
-        exited: None,
-    })
+    ))
+}
+
+extern "C" {
+    fn sysconf(name: i32) -> i64;
+}
+
+unsafe fn libc_sysconf_clk_tck() -> u64 {
+    const SC_CLK_TCK: i32 = 2;
+    // SAFETY: sysconf is always safe to call.
+    unsafe { sysconf(SC_CLK_TCK) as u64 }
 }
 
 /// Every numeric entry of `/proc`.

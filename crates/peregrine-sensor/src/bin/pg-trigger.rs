@@ -89,7 +89,10 @@ fn main() {
             let n: u64 = num(&arg(&args, 2, "count"), "count");
             let t = std::time::Instant::now();
             for _ in 0..n {
-                if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    // Wait for the server's accept+close: one full exchange
+                    // per iteration, and no accept-queue overflow.
+                    let _ = std::io::Read::read(&mut c, &mut [0u8; 1]);
                     // Close with RST: no TIME_WAIT pile-up slowing later connects.
                     let linger = libc::linger {
                         l_onoff: 1,

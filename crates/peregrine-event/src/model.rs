@@ -1,0 +1,70 @@
+//! Host state shared by the state layer (which builds it) and the rule
+//! engine (which reads it): processes and containers.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A process as the rule engine sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProcessView {
+    /// Thread group id.
+    pub pid: u32,
+    /// Parent tgid.
+    pub ppid: u32,
+    /// Task name (comm).
+    pub name: String,
+    /// Full executable path.
+    pub exepath: String,
+    /// argv (argv[0] first).
+    pub args: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// Controlling tty, 0 if none.
+    pub tty: u32,
+    /// Session id.
+    pub sid: u32,
+    /// Process group id.
+    pub pgid: u32,
+    /// Pid in its namespace.
+    pub vpid: u32,
+    /// Start time (ns since epoch), 0 if unknown.
+    pub start_ns: u64,
+    /// Effective capabilities.
+    pub cap_effective: u64,
+    /// Permitted capabilities.
+    pub cap_permitted: u64,
+    /// Inheritable capabilities.
+    pub cap_inheritable: u64,
+    /// Environment, when known.
+    pub env: Vec<String>,
+    /// `name args…` as Falco renders `proc.cmdline`; a cache the state layer
+    /// fills once per process (computed on each use when empty).
+    pub cmdline: String,
+}
+
+/// Container metadata.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ContainerView {
+    /// Full container id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Image as given (`repo:tag`).
+    pub image: String,
+    /// Image repository.
+    pub image_repository: String,
+    /// Image tag.
+    pub image_tag: String,
+    /// Image digest / id.
+    pub image_id: String,
+    /// Privileged container.
+    pub privileged: bool,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Mounts as (source, destination, mode, rw).
+    pub mounts: Vec<(String, String, String, bool)>,
+    /// Start time, ns since epoch.
+    pub start_ns: u64,
+    /// Runtime (docker, containerd, cri-o).
+    pub runtime: String,
+}

@@ -1,0 +1,352 @@
+//! Container metadata: cgroup leaf name → container id → Docker Engine API.
+
+use peregrine_event::ContainerView;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The container id inside a cgroup leaf name, if it names a container:
+/// `<64 hex>`, `docker-<id>.scope`, `cri-containerd-<id>.scope`, `crio-<id>.scope`.
+pub fn container_id(cgroup_leaf: &str) -> Option<&str> {
+    let s = cgroup_leaf.strip_suffix(".scope").unwrap_or(cgroup_leaf);
+    let id = s.rsplit(['-', ':']).next().unwrap_or(s);
+    (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// Split `registry/repo:tag@digest` into repository and tag.
+pub fn split_image(image: &str) -> (String, String) {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let slash = no_digest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match no_digest[slash..].rfind(':') {
+        Some(i) => (
+            no_digest[..slash + i].to_string(),
+            no_digest[slash + i + 1..].to_string(),
+        ),
+        None => (no_digest.to_string(), "latest".to_string()),
+    }
+}
+
+/// Why metadata could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The socket could not be reached.
+    #[error("cannot reach {path}: {source}")]
+    Connect {
+        /// Socket path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The runtime answered something unexpected.
+    #[error("bad answer from the container runtime: {0}")]
+    Protocol(String),
+    /// The container is unknown to the runtime.
+    #[error("container not found")]
+    NotFound,
+}
+
+/// Minimal HTTP/1.0 GET over a unix socket (the Docker Engine API).
+fn http_get(socket: &str, path: &str, timeout: Duration) -> Result<(u16, Vec<u8>), RuntimeError> {
+    let mut s = UnixStream::connect(socket).map_err(|source| RuntimeError::Connect {
+        path: socket.to_string(),
+        source,
+    })?;
+    s.set_read_timeout(Some(timeout)).ok();
+    s.set_write_timeout(Some(timeout)).ok();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .map_err(|e| RuntimeError::Protocol(e.to_string()))?;
+    let mut buf = Vec::new();
+    s.take(16 << 20)
+        .read_to_end(&mut buf)
+        .map_err(|e| RuntimeError::Protocol(e.to_string()))?;
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| RuntimeError::Protocol("no HTTP header".into()))?;
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| RuntimeError::Protocol("no HTTP status".into()))?;
+    let mut body = buf[end + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Ok((status, body))
+}
+
+fn dechunk(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let Some(nl) = b[i..].windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[i..i + nl]).trim(), 16).unwrap_or(0);
+        i += nl + 2;
+        if size == 0 || i + size > b.len() {
+            break;
+        }
+        out.extend_from_slice(&b[i..i + size]);
+        i += size + 2;
+    }
+    out
+}
+
+fn rfc3339_ns(s: &str) -> u64 {
+    // 2026-11-25T13:00:00.123456789Z
+    let (date, time) = match s.split_once('T') {
+        Some(x) => x,
+        None => return 0,
+    };
+    let d: Vec<i64> = date.split('-').filter_map(|x| x.parse().ok()).collect();
+    if d.len() != 3 {
+        return 0;
+    }
+    let time = time.trim_end_matches('Z');
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let t: Vec<i64> = hms.split(':').filter_map(|x| x.parse().ok()).collect();
+    if t.len() != 3 {
+        return 0;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m, day) = (d[0] - (d[1] <= 2) as i64, d[1], d[2]);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    let digits: String = frac
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .take(9)
+        .collect();
+    let ns: i64 = format!("{digits:0<9}").parse().unwrap_or(0);
+    let secs = days * 86400 + t[0] * 3600 + t[1] * 60 + t[2];
+    (secs.max(0) as u64) * 1_000_000_000 + ns as u64
+}
+
+/// Parse a `GET /containers/<id>/json` answer.
+pub fn parse_inspect(body: &[u8]) -> Result<ContainerView, RuntimeError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| RuntimeError::Protocol(e.to_string()))?;
+    let s = |p: &str| {
+        v.pointer(p)
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let image = s("/Config/Image");
+    let (repo, tag) = split_image(&image);
+    let labels = v
+        .pointer("/Config/Labels")
+        .and_then(|l| l.as_object())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mounts = v
+        .pointer("/Mounts")
+        .and_then(|m| m.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    let g = |k: &str| m.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+                    (
+                        g("Source"),
+                        g("Destination"),
+                        g("Mode"),
+                        m.get("RW").and_then(|x| x.as_bool()).unwrap_or(false),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let id = s("/Id");
+    if id.is_empty() {
+        return Err(RuntimeError::Protocol(
+            "inspect answer without an Id".into(),
+        ));
+    }
+    Ok(ContainerView {
+        id,
+        name: s("/Name").trim_start_matches('/').to_string(),
+        image,
+        image_repository: repo,
+        image_tag: tag,
+        image_id: s("/Image"),
+        privileged: v
+            .pointer("/HostConfig/Privileged")
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false),
+        labels,
+        mounts,
+        start_ns: rfc3339_ns(&s("/State/StartedAt")),
+        runtime: "docker".into(),
+    })
+}
+
+/// Cached container metadata, looked up on first sight of a container id.
+#[derive(Debug)]
+pub struct ContainerCache {
+    docker_socket: PathBuf,
+    timeout: Duration,
+    known: HashMap<String, (Option<ContainerView>, Instant)>,
+    warned: bool,
+    /// Lookups that failed.
+    pub failures: u64,
+}
+
+impl ContainerCache {
+    /// A cache reading from the Docker socket at `docker_socket`.
+    pub fn new(docker_socket: impl Into<PathBuf>) -> ContainerCache {
+        ContainerCache {
+            docker_socket: docker_socket.into(),
+            timeout: Duration::from_millis(500),
+            known: HashMap::new(),
+            warned: false,
+            failures: 0,
+        }
+    }
+
+    /// Metadata for the container behind a cgroup leaf name (None on the host).
+    /// Unknown ids are looked up (bounded by the timeout); failures are retried
+    /// after 2 s so that a container seen while starting is resolved later.
+    pub fn lookup(&mut self, cgroup_leaf: &str) -> Option<&ContainerView> {
+        let id = container_id(cgroup_leaf)?;
+        let fresh = match self.known.get(id) {
+            Some((Some(_), _)) => false,
+            Some((None, at)) => at.elapsed() > Duration::from_secs(2),
+            None => true,
+        };
+        if fresh {
+            let got = self.fetch(id);
+            self.known.insert(id.to_string(), (got, Instant::now()));
+        }
+        self.known.get(id).and_then(|(v, _)| v.as_ref())
+    }
+
+    fn fetch(&mut self, id: &str) -> Option<ContainerView> {
+        let sock = self.docker_socket.to_string_lossy().into_owned();
+        match http_get(&sock, &format!("/containers/{id}/json"), self.timeout) {
+            Ok((200, body)) => match parse_inspect(&body) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.failures += 1;
+                    tracing::warn!("container {id}: {e}");
+                    None
+                }
+            },
+            Ok((status, _)) => {
+                self.failures += 1;
+                tracing::debug!("container {id}: runtime answered HTTP {status}");
+                None
+            }
+            Err(e) => {
+                self.failures += 1;
+                if !self.warned {
+                    self.warned = true;
+                    tracing::warn!(
+                        "container metadata unavailable ({e}); container.id is still reported"
+                    );
+                }
+                // Without the runtime we still know the id.
+                Some(ContainerView {
+                    id: id.to_string(),
+                    ..ContainerView::default()
+                })
+            }
+        }
+    }
+
+    /// Forget a container (it exited).
+    pub fn forget(&mut self, id: &str) {
+        self.known.remove(id);
+    }
+
+    /// Number of containers known.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// True when none are known.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_from_cgroup_leaves() {
+        let id = "a".repeat(64);
+        assert_eq!(container_id(&id), Some(id.as_str()));
+        assert_eq!(
+            container_id(&format!("docker-{id}.scope")),
+            Some(id.as_str())
+        );
+        assert_eq!(
+            container_id(&format!("cri-containerd-{id}.scope")),
+            Some(id.as_str())
+        );
+        assert_eq!(container_id("user.slice"), None);
+        assert_eq!(container_id(""), None);
+        assert_eq!(container_id(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn images_split() {
+        assert_eq!(split_image("nginx"), ("nginx".into(), "latest".into()));
+        assert_eq!(
+            split_image("docker.io/library/nginx:1.25"),
+            ("docker.io/library/nginx".into(), "1.25".into())
+        );
+        assert_eq!(
+            split_image("localhost:5000/app"),
+            ("localhost:5000/app".into(), "latest".into())
+        );
+        assert_eq!(split_image("a/b:c@sha256:00"), ("a/b".into(), "c".into()));
+    }
+
+    #[test]
+    fn inspect_answers_parse_and_garbage_is_an_error() {
+        let body = br#"{"Id":"abc","Name":"/web","Image":"sha256:1","Config":{"Image":"nginx:1.25","Labels":{"io.kubernetes.pod.name":"p"}},
+            "HostConfig":{"Privileged":true},"Mounts":[{"Source":"/var/run/docker.sock","Destination":"/var/run/docker.sock","Mode":"","RW":true}],
+            "State":{"StartedAt":"2026-11-25T13:00:00.5Z"}}"#;
+        let c = parse_inspect(body).unwrap();
+        assert_eq!(
+            (
+                c.name.as_str(),
+                c.image_repository.as_str(),
+                c.image_tag.as_str()
+            ),
+            ("web", "nginx", "1.25")
+        );
+        assert!(c.privileged);
+        assert_eq!(c.labels["io.kubernetes.pod.name"], "p");
+        assert_eq!(c.mounts[0].1, "/var/run/docker.sock");
+        assert_eq!(c.start_ns, 1_795_611_600_500_000_000);
+        assert!(parse_inspect(b"not json").is_err());
+        assert!(parse_inspect(b"{}").is_err());
+    }
+
+    #[test]
+    fn missing_socket_still_reports_the_id() {
+        let mut c = ContainerCache::new("/nonexistent/docker.sock");
+        let id = "b".repeat(64);
+        assert_eq!(c.lookup(&id).map(|v| v.id.clone()), Some(id));
+        assert!(c.lookup("init.scope").is_none());
+    }
+}
