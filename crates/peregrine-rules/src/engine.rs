@@ -217,17 +217,17 @@ impl Engine {
     }
 
     /// Call `f` with every rule whose condition holds for the event.
-    pub fn for_each_match(&self, ctx: &dyn Context, f: impl FnMut(&CompiledRule)) {
+    pub fn for_each_match<'e>(&'e self, ctx: &dyn Context, f: impl FnMut(&'e CompiledRule)) {
         let mut memo = self.memo();
         self.for_each_match_memo(ctx, &mut memo, f)
     }
 
     /// Like [`Engine::for_each_match`] with a caller-owned memo (no allocation).
-    pub fn for_each_match_memo(
-        &self,
+    pub fn for_each_match_memo<'e>(
+        &'e self,
         ctx: &dyn Context,
         memo: &mut Memo,
-        mut f: impl FnMut(&CompiledRule),
+        mut f: impl FnMut(&'e CompiledRule),
     ) {
         memo.reset();
         let t = match extract(&self.evt_type, ctx) {

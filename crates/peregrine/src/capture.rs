@@ -14,6 +14,11 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+/// True once SIGINT or SIGTERM arrived.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
 /// Stop cleanly on SIGINT/SIGTERM.
 pub fn install_stop_handlers() {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.

@@ -22,6 +22,32 @@ pub enum Command {
     /// Work with rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run the agent: watch the host, evaluate rules, send alerts.
+    Agent(AgentArgs),
+}
+
+/// `peregrine agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Rule files, loaded in order (repeatable).
+    #[arg(long = "rules", value_name = "FILE", required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Alert output (repeatable): stdout | stdout:json | file:PATH, with
+    /// options ,min=PRIORITY ,max_mb=N ,keep=N.
+    #[arg(long = "output", value_name = "SPEC", default_value = "stdout")]
+    pub outputs: Vec<String>,
+    /// Docker Engine API socket.
+    #[arg(long, default_value = "/var/run/docker.sock")]
+    pub docker_socket: PathBuf,
+    /// Ring buffer size in MiB.
+    #[arg(long, default_value_t = 16)]
+    pub ring_mib: u32,
+    /// BTF file to use instead of /sys/kernel/btf/vmlinux.
+    #[arg(long)]
+    pub btf: Option<PathBuf>,
+    /// Write a line "ready" on stderr once attached (for scripts).
+    #[arg(long)]
+    pub ready: bool,
 }
 
 /// `peregrine rules …`.

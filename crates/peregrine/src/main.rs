@@ -1,4 +1,5 @@
 //! `peregrine`: runtime security for Linux.
+mod agent;
 mod capture;
 mod cli;
 mod filter;
@@ -18,6 +19,7 @@ fn main() {
     let result = match cli.command {
         cli::Command::Capture(args) => capture::run(args),
         cli::Command::Rules(cmd) => rules::run(cmd),
+        cli::Command::Agent(args) => agent::run(args),
     };
     if let Err(e) = result {
         eprintln!("peregrine: error: {e:#}");

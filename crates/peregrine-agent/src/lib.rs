@@ -1,0 +1,13 @@
+//! Peregrine agent: the process left running on every host.
+//!
+//! Data path: [`peregrine_sensor`] (kernel) → [`peregrine_state`] (process
+//! table, containers, users) → [`peregrine_rules`] (Falco-compatible rules)
+//! → [`alert`] (Falco JSON) → [`sinks`].
+#![deny(missing_docs)]
+
+pub mod alert;
+pub mod context;
+pub mod pipeline;
+pub mod sinks;
+
+pub use pipeline::{run, AgentConfig, AgentError, AgentStats};

@@ -1,0 +1,286 @@
+//! The agent's data path: sensor thread → state + rules → sink thread.
+//!
+//! Bounded channels between the stages: when rules or sinks fall behind, the
+//! sensor thread blocks, the kernel ring fills and drops are counted there
+//! (never silently in user space).
+
+use crate::alert::{self, Alert, IdGen};
+use crate::context::AgentContext;
+use crate::sinks::{Sink, SinkConfig, SinkError};
+use peregrine_event::Event;
+use peregrine_rules::Engine;
+use peregrine_sensor::{Sensor, SensorConfig};
+use peregrine_state::{ContainerCache, ProcessTable, UserDb};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the agent runs with.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Rule files, in order.
+    pub rules: Vec<PathBuf>,
+    /// Alert outputs.
+    pub sinks: Vec<SinkConfig>,
+    /// Docker Engine API socket.
+    pub docker_socket: PathBuf,
+    /// Ring buffer size in MiB.
+    pub ring_mib: u32,
+    /// BTF file override.
+    pub btf: Option<PathBuf>,
+    /// Process table capacity.
+    pub max_processes: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            rules: Vec::new(),
+            sinks: vec![SinkConfig::Stdout {
+                json: false,
+                min_priority: peregrine_rules::Priority::Debug,
+            }],
+            docker_socket: PathBuf::from("/var/run/docker.sock"),
+            ring_mib: 16,
+            btf: None,
+            max_processes: 65536,
+        }
+    }
+}
+
+/// Why the agent could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// Rules did not load.
+    #[error("{0}")]
+    Rules(#[from] peregrine_rules::LoadError),
+    /// A sink is misconfigured or unreachable at start.
+    #[error("{0}")]
+    Sink(#[from] SinkError),
+    /// The sensor could not start.
+    #[error("starting the sensor: {0}")]
+    Sensor(#[from] peregrine_sensor::SensorError),
+    /// No rules given.
+    #[error("no rule files given (use --rules FILE)")]
+    NoRules,
+}
+
+/// Totals at exit.
+#[derive(Debug, Clone, Default)]
+pub struct AgentStats {
+    /// Events processed.
+    pub events: u64,
+    /// Alerts raised.
+    pub alerts: u64,
+    /// Events dropped in the kernel.
+    pub kernel_drops: u64,
+    /// Alerts a sink failed to deliver after retries.
+    pub sink_failures: u64,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn deliver(sinks: &mut [Box<dyn Sink>], alert: &Alert, failures: &mut u64) {
+    for s in sinks.iter_mut() {
+        if alert.priority > s.min_priority() {
+            continue;
+        }
+        let mut delay = Duration::from_millis(50);
+        let mut ok = false;
+        for attempt in 0..4 {
+            match s.send(alert) {
+                Ok(()) => {
+                    ok = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(sink = s.name(), attempt, "delivery failed: {e}");
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+            }
+        }
+        if !ok {
+            *failures += 1;
+        }
+    }
+}
+
+fn sink_loop(mut sinks: Vec<Box<dyn Sink>>, rx: Receiver<Alert>) -> u64 {
+    let mut failures = 0;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(a) => {
+                deliver(&mut sinks, &a, &mut failures);
+                // Drain what is queued, then flush once.
+                while let Ok(a) = rx.try_recv() {
+                    deliver(&mut sinks, &a, &mut failures);
+                }
+                for s in sinks.iter_mut() {
+                    if let Err(e) = s.flush() {
+                        tracing::warn!(sink = s.name(), "flush failed: {e}");
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    for s in sinks.iter_mut() {
+        let _ = s.flush();
+    }
+    failures
+}
+
+/// Run until `stop` is set. `ready` is called once the sensor is attached.
+pub fn run(
+    cfg: &AgentConfig,
+    stop: Arc<AtomicBool>,
+    ready: impl FnOnce(),
+) -> Result<AgentStats, AgentError> {
+    if cfg.rules.is_empty() {
+        return Err(AgentError::NoRules);
+    }
+    let engine = Engine::from_files(&cfg.rules)?;
+    for w in engine
+        .warnings()
+        .iter()
+        .filter(|w| w.message.contains("will not fire"))
+    {
+        tracing::info!("{}", w.to_string().lines().next().unwrap_or(""));
+    }
+    let sinks = cfg
+        .sinks
+        .iter()
+        .map(|s| s.build())
+        .collect::<Result<Vec<_>, _>>()?;
+    let kinds = engine.required_kinds();
+    tracing::info!(
+        rules = engine.stats().enabled,
+        kinds = kinds.len(),
+        "rules loaded"
+    );
+    let sensor_cfg = SensorConfig {
+        kinds,
+        ring_bytes: cfg.ring_mib.max(1) << 20,
+        btf_path: cfg.btf.clone(),
+        ..SensorConfig::default()
+    };
+
+    let mut table = ProcessTable::new(cfg.max_processes);
+    table.seed_from_proc();
+    let users = UserDb::load_host();
+    let mut containers = ContainerCache::new(cfg.docker_socket.clone());
+    let host = hostname();
+    let ids = IdGen::default();
+
+    let (ev_tx, ev_rx) = sync_channel::<Vec<Event>>(256);
+    let (al_tx, al_rx) = sync_channel::<Alert>(4096);
+    let (ready_tx, ready_rx) = sync_channel::<Result<(), peregrine_sensor::SensorError>>(1);
+    let stop_reader = stop.clone();
+    let reader = std::thread::Builder::new()
+        .name("pg-sensor".into())
+        .spawn(move || -> u64 {
+            let mut sensor = match Sensor::load(&sensor_cfg) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return 0;
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
+            while !stop_reader.load(Ordering::Relaxed) {
+                let mut batch = Vec::with_capacity(256);
+                if let Err(e) = sensor.poll(Duration::from_millis(50), |e| batch.push(e)) {
+                    tracing::error!("sensor: {e}");
+                    break;
+                }
+                if !batch.is_empty() && ev_tx.send(batch).is_err() {
+                    break;
+                }
+            }
+            let mut rest = Vec::new();
+            let _ = sensor.poll(Duration::ZERO, |e| rest.push(e));
+            if !rest.is_empty() {
+                let _ = ev_tx.send(rest);
+            }
+            sensor.dropped().unwrap_or(0)
+        })
+        .expect("spawn sensor thread");
+    match ready_rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let _ = reader.join();
+            return Err(e.into());
+        }
+        Err(_) => {
+            let _ = reader.join();
+            return Err(AgentError::NoRules);
+        }
+    }
+    let sink_thread = std::thread::Builder::new()
+        .name("pg-sinks".into())
+        .spawn(move || sink_loop(sinks, al_rx))
+        .expect("spawn sink thread");
+    ready();
+
+    let mut stats = AgentStats::default();
+    let mut memo = engine.memo();
+    let mut last_gc = Instant::now();
+    loop {
+        let batch = match ev_rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(b) => b,
+            Err(RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::Relaxed) && reader.is_finished() {
+                    break;
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        for mut ev in batch {
+            stats.events += 1;
+            table.observe(&mut ev);
+            let container = containers.lookup(&ev.process.cgroup).cloned();
+            let ctx = AgentContext {
+                event: &ev,
+                table: &table,
+                container: container.as_ref(),
+                users: &users,
+                hostname: &host,
+                num: stats.events,
+            };
+            let mut matched = Vec::new();
+            engine.for_each_match_memo(&ctx, &mut memo, |r| matched.push(r));
+            for r in matched {
+                let (output, output_fields) = r.output.render(&ctx);
+                let m = peregrine_rules::Match {
+                    rule: r.name.clone(),
+                    priority: r.priority,
+                    output,
+                    output_fields,
+                    tags: r.tags.clone(),
+                };
+                let a = alert::build(m, &ev, &table, container.as_ref(), &host, &ids);
+                stats.alerts += 1;
+                if al_tx.send(a).is_err() {
+                    stats.sink_failures += 1;
+                }
+            }
+        }
+        if last_gc.elapsed() > Duration::from_secs(1) {
+            table.gc();
+            last_gc = Instant::now();
+        }
+    }
+    drop(al_tx);
+    stats.kernel_drops = reader.join().unwrap_or(0);
+    stats.sink_failures += sink_thread.join().unwrap_or(0);
+    Ok(stats)
+}

@@ -1,0 +1,179 @@
+//! Alert outputs. Each sink has its own configuration, a minimum priority,
+//! and is validated when built (so a bad destination is a clear error at
+//! start, not a silent loss later).
+
+mod file;
+mod stdout;
+
+pub use file::FileSink;
+pub use stdout::StdoutSink;
+
+use crate::alert::Alert;
+use peregrine_rules::Priority;
+use std::path::PathBuf;
+
+/// Why a sink failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// I/O on the destination.
+    #[error("{sink}: {source}")]
+    Io {
+        /// Sink name.
+        sink: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A configuration that cannot work.
+    #[error("invalid sink '{spec}': {reason}")]
+    Config {
+        /// The spec as given.
+        spec: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An alert destination.
+pub trait Sink: Send {
+    /// Name for logs and metrics.
+    fn name(&self) -> &str;
+    /// Alerts less severe than this are not sent.
+    fn min_priority(&self) -> Priority;
+    /// Deliver one alert.
+    fn send(&mut self, alert: &Alert) -> Result<(), SinkError>;
+    /// Make delivered alerts durable/visible.
+    fn flush(&mut self) -> Result<(), SinkError>;
+}
+
+/// Configuration of one sink.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkConfig {
+    /// Standard output: JSON lines or Falco-style text.
+    Stdout {
+        /// JSON lines.
+        json: bool,
+        /// Minimum priority.
+        min_priority: Priority,
+    },
+    /// A JSON-lines file with size-based rotation.
+    File {
+        /// Path.
+        path: PathBuf,
+        /// Rotate when the file exceeds this many bytes (0: never).
+        max_bytes: u64,
+        /// Rotated files kept.
+        keep: usize,
+        /// Minimum priority.
+        min_priority: Priority,
+    },
+}
+
+impl SinkConfig {
+    /// Parse `stdout`, `stdout:json`, `file:PATH`, each optionally followed by
+    /// `,min=PRIORITY` (and `,max_mb=N,keep=N` for files).
+    pub fn parse(spec: &str) -> Result<SinkConfig, SinkError> {
+        let bad = |reason: String| SinkError::Config {
+            spec: spec.to_string(),
+            reason,
+        };
+        let mut parts = spec.split(',');
+        let head = parts.next().unwrap_or("");
+        let mut min_priority = Priority::Debug;
+        let mut max_bytes = 100 << 20;
+        let mut keep = 5;
+        for opt in parts {
+            let (k, v) = opt
+                .split_once('=')
+                .ok_or_else(|| bad(format!("option '{opt}' is not key=value")))?;
+            match k {
+                "min" => {
+                    min_priority =
+                        Priority::parse(v).ok_or_else(|| bad(format!("unknown priority '{v}'")))?
+                }
+                "max_mb" => {
+                    max_bytes = v
+                        .parse::<u64>()
+                        .map_err(|_| bad(format!("max_mb '{v}' is not a number")))?
+                        << 20
+                }
+                "keep" => {
+                    keep = v
+                        .parse()
+                        .map_err(|_| bad(format!("keep '{v}' is not a number")))?
+                }
+                other => return Err(bad(format!("unknown option '{other}'"))),
+            }
+        }
+        match head.split_once(':') {
+            None if head == "stdout" => Ok(SinkConfig::Stdout {
+                json: false,
+                min_priority,
+            }),
+            Some(("stdout", "json")) => Ok(SinkConfig::Stdout {
+                json: true,
+                min_priority,
+            }),
+            Some(("file", path)) if !path.is_empty() => Ok(SinkConfig::File {
+                path: PathBuf::from(path),
+                max_bytes,
+                keep,
+                min_priority,
+            }),
+            _ => Err(bad("expected stdout, stdout:json or file:PATH".into())),
+        }
+    }
+
+    /// Validate and open the sink.
+    pub fn build(&self) -> Result<Box<dyn Sink>, SinkError> {
+        Ok(match self {
+            SinkConfig::Stdout { json, min_priority } => {
+                Box::new(StdoutSink::new(*json, *min_priority))
+            }
+            SinkConfig::File {
+                path,
+                max_bytes,
+                keep,
+                min_priority,
+            } => Box::new(FileSink::open(
+                path.clone(),
+                *max_bytes,
+                *keep,
+                *min_priority,
+            )?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn specs_parse_and_errors_name_the_problem() {
+        assert_eq!(
+            SinkConfig::parse("stdout").unwrap(),
+            SinkConfig::Stdout {
+                json: false,
+                min_priority: Priority::Debug
+            }
+        );
+        assert!(matches!(
+            SinkConfig::parse("file:/tmp/a.json,min=warning,max_mb=1").unwrap(),
+            SinkConfig::File {
+                max_bytes: 1048576,
+                min_priority: Priority::Warning,
+                ..
+            }
+        ));
+        for bad in [
+            "",
+            "ftp://x",
+            "file:",
+            "stdout,min=loud",
+            "stdout,x=1",
+            "stdout,min",
+        ] {
+            let e = SinkConfig::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid sink"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `peregrine agent`.
+use crate::cli::AgentArgs;
+use anyhow::Result;
+use peregrine_agent::sinks::SinkConfig;
+use peregrine_agent::AgentConfig;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Run the agent until SIGINT/SIGTERM.
+pub fn run(args: AgentArgs) -> Result<()> {
+    let sinks = args
+        .outputs
+        .iter()
+        .map(|s| SinkConfig::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cfg = AgentConfig {
+        rules: args.rules,
+        sinks,
+        docker_socket: args.docker_socket,
+        ring_mib: args.ring_mib,
+        btf: args.btf,
+        ..AgentConfig::default()
+    };
+    crate::capture::install_stop_handlers();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watch = stop.clone();
+    std::thread::spawn(move || loop {
+        if crate::capture::stop_requested() {
+            watch.store(true, Ordering::SeqCst);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
+    let ready = args.ready;
+    let stats = peregrine_agent::run(&cfg, stop, || {
+        if ready {
+            eprintln!("ready");
+        }
+    })?;
+    tracing::info!(
+        events = stats.events,
+        alerts = stats.alerts,
+        kernel_drops = stats.kernel_drops,
+        "agent stopped"
+    );
+    if stats.kernel_drops > 0 {
+        eprintln!(
+            "peregrine: warning: {} events dropped in the kernel",
+            stats.kernel_drops
+        );
+    }
+    Ok(())
+}

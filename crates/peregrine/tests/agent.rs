@@ -1,0 +1,161 @@
+//! End to end: the agent with Falco's stable rules raises real alerts.
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn rules() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../rules/falco-upstream/falco_rules.yaml"
+    )
+    .to_string()
+}
+
+struct Agent {
+    child: std::process::Child,
+}
+
+impl Agent {
+    fn start(outputs: &[String]) -> Agent {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
+        cmd.args(["agent", "--ready", "--rules", &rules()]);
+        for o in outputs {
+            cmd.args(["--output", o]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let mut seen = String::new();
+        let mut buf = [0u8; 256];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !seen.contains("ready\n") {
+            let n = err.read(&mut buf).unwrap();
+            assert!(
+                n > 0 && Instant::now() < deadline,
+                "agent did not start: {seen}"
+            );
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        // Keep draining stderr so the agent never blocks on it.
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut err, &mut std::io::sink());
+        });
+        Agent { child }
+    }
+
+    fn stop(self) -> String {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let out = self.child.wait_with_output().unwrap();
+        assert!(out.status.success(), "agent exit: {:?}", out.status);
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+fn wait_for_line(
+    path: &std::path::Path,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for l in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(l).expect("every line is JSON");
+                if pred(&v) {
+                    return v;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no matching alert in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn reading_etc_shadow_raises_read_sensitive_file_untrusted_on_every_sink() {
+    let dir = std::env::temp_dir().join(format!("pg-agent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("alerts.jsonl");
+    let agent = Agent::start(&["stdout:json".into(), format!("file:{}", file.display())]);
+    let child = Command::new("cat")
+        .arg("/etc/shadow")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(child.wait_with_output().unwrap().status.success());
+
+    let alert = wait_for_line(&file, |v| {
+        v["rule"] == "Read sensitive file untrusted" && v["ancestry"][0]["pid"] == pid
+    });
+    assert_eq!(alert["priority"], "Warning");
+    assert_eq!(alert["source"], "syscall");
+    assert_eq!(alert["output_fields"]["fd.name"], "/etc/shadow");
+    assert_eq!(alert["output_fields"]["proc.name"], "cat");
+    assert_eq!(alert["output_fields"]["user.name"], "root");
+    assert_eq!(alert["output_fields"]["proc.cmdline"], "cat /etc/shadow");
+    assert!(alert["output"].as_str().unwrap().contains(
+        ": Warning Sensitive file opened for reading by non-trusted program | file=/etc/shadow"
+    ));
+    assert!(alert["time"].as_str().unwrap().ends_with('Z'));
+    assert!(alert["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "T1555"));
+    assert_eq!(alert["id"].as_str().unwrap().len(), 32);
+    assert_eq!(
+        alert["ancestry"][1]["pid"],
+        std::process::id(),
+        "parent is this test"
+    );
+
+    let stdout = agent.stop();
+    let on_stdout: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        on_stdout.iter().any(|v| v["id"] == alert["id"]),
+        "same alert on stdout"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn invalid_sink_and_missing_rules_are_clear_errors() {
+    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(["agent", "--rules", &rules(), "--output", "ftp://nowhere"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid sink 'ftp://nowhere'"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(["agent", "--rules", "/nonexistent.yaml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read /nonexistent.yaml"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args([
+            "agent",
+            "--rules",
+            &rules(),
+            "--output",
+            "file:/nonexistent-dir/x.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("file:/nonexistent-dir/x.json"), "{err}");
+}
