@@ -159,3 +159,59 @@ fn invalid_sink_and_missing_rules_are_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("file:/nonexistent-dir/x.json"), "{err}");
 }
+
+#[test]
+fn a_terminal_shell_in_a_docker_container_carries_container_context() {
+    let st = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/test-image.sh"
+        ))
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "test image (dockerd must run: scripts/test.sh starts it)"
+    );
+    let dir = std::env::temp_dir().join(format!("pg-agent-ctr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("alerts.jsonl");
+    let agent = Agent::start(&[format!("file:{}", file.display())]);
+    let name = format!("pg-shell-{}", std::process::id());
+    let out = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "-t",
+            "--name",
+            &name,
+            "peregrine-test:latest",
+            "/bin/sleep",
+            "30",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let st = Command::new("docker")
+        .args(["exec", "-t", &id, "/bin/sh", "-c", "true"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let alert = wait_for_line(&file, |v| {
+        v["rule"] == "Terminal shell in container" && v["container"]["id"] == id.as_str()
+    });
+    assert_eq!(alert["container"]["name"], name.as_str());
+    assert_eq!(alert["container"]["image"], "peregrine-test:latest");
+    assert_eq!(alert["priority"], "Notice");
+    assert_eq!(alert["output_fields"]["proc.name"], "sh");
+    assert_ne!(alert["output_fields"]["proc.tty"], "0");
+    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    agent.stop();
+    std::fs::remove_dir_all(dir).ok();
+}
