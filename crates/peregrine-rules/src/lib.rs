@@ -16,3 +16,4 @@ pub mod yaml;
 pub use diag::{Diagnostic, LoadError};
 pub use engine::{Engine, Match, Stats};
 pub use loader::Priority;
+pub mod ruletest;

@@ -55,6 +55,14 @@ pub struct AgentArgs {
 pub enum RulesCommand {
     /// Check rule files like a compiler: every error with file:line:column.
     Validate(ValidateArgs),
+    /// Run the tests embedded in rule files (`tests:` of each rule).
+    Test(ValidateArgs),
+    /// Print the field catalogue (Markdown table with --markdown).
+    Fields {
+        /// Markdown table.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 /// `peregrine rules validate`.

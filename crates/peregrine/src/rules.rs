@@ -7,10 +7,97 @@ use peregrine_rules::Engine;
 pub fn run(cmd: RulesCommand) -> Result<()> {
     match cmd {
         RulesCommand::Validate(args) => validate(args),
+        RulesCommand::Test(args) => test(args),
+        RulesCommand::Fields { markdown } => {
+            fields(markdown);
+            Ok(())
+        }
+    }
+}
+
+fn load(args: &ValidateArgs) -> Result<Engine> {
+    Engine::from_files(&args.files).map_err(|e| {
+        let errors = e.diagnostics.iter().filter(|d| d.is_error()).count();
+        for d in e
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error() || args.warnings)
+        {
+            eprintln!("{d}");
+        }
+        anyhow::anyhow!("{errors} error(s); nothing loaded")
+    })
+}
+
+fn test(args: ValidateArgs) -> Result<()> {
+    let engine = load(&args)?;
+    let (outcomes, diags) = peregrine_rules::ruletest::run_all(&engine);
+    for d in &diags {
+        eprintln!("{d}");
+    }
+    let mut failed = 0;
+    for o in &outcomes {
+        if o.passed() {
+            println!("PASS  {} :: {}", o.rule, o.name);
+        } else {
+            failed += 1;
+            let what = if o.expect {
+                "expected to fire, did not"
+            } else {
+                "fired, expected not to"
+            };
+            println!(
+                "FAIL  {} :: {} ({what}) at {}:{}",
+                o.rule, o.name, o.at.source.name, o.at.pos.line
+            );
+        }
+    }
+    println!(
+        "rule tests: {} passed, {failed} failed",
+        outcomes.len() - failed
+    );
+    if failed > 0 || !diags.is_empty() {
+        bail!("{failed} rule test(s) failed, {} malformed", diags.len());
+    }
+    Ok(())
+}
+
+fn fields(markdown: bool) {
+    use peregrine_rules::fields::{ArgKind, FieldType, FIELDS};
+    if markdown {
+        println!("| field | type | argument | description |");
+        println!("|---|---|---|---|");
+    }
+    for f in FIELDS {
+        let ty = match f.ty {
+            FieldType::Str => "string",
+            FieldType::Num => "number",
+            FieldType::Bool => "bool",
+            FieldType::Ip => "ip",
+        };
+        let arg = match f.arg {
+            ArgKind::None => "",
+            ArgKind::OptIndex => "[N] optional",
+            ArgKind::Key => "[key] required",
+            ArgKind::OptKey => "[key] optional",
+            ArgKind::ArgName => ".NAME or [N]",
+        };
+        if markdown {
+            println!(
+                "| `{}` | {ty} | {arg} | {} |",
+                f.name,
+                f.desc.replace('|', "\\|")
+            );
+        } else {
+            println!("{:<45} {ty:<7} {arg:<15} {}", f.name, f.desc);
+        }
     }
 }
 
 fn validate(args: ValidateArgs) -> Result<()> {
+    if args.files.is_empty() {
+        bail!("no rule files given");
+    }
     match Engine::from_files(&args.files) {
         Ok(engine) => {
             if args.warnings {

@@ -1,0 +1,64 @@
+//! The embedded rule test format.
+use peregrine_rules::{ruletest, Engine};
+
+#[test]
+fn embedded_tests_run_and_report_pass_and_fail() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/with_tests.yaml");
+    let e = Engine::from_files(&[&path]).unwrap();
+    let (outcomes, diags) = ruletest::run_all(&e);
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(outcomes.len(), 5);
+    for o in &outcomes {
+        assert!(
+            o.passed(),
+            "{} :: {} (expect {}, fired {})",
+            o.rule,
+            o.name,
+            o.expect,
+            o.fired
+        );
+    }
+
+    // A wrong expectation fails, with its location.
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "expect: no_fire\n      event:\n        type: openat",
+        "expect: fire\n      event:\n        type: openat",
+    );
+    let e = Engine::from_str("flipped.yaml", &text).unwrap();
+    let (outcomes, _) = ruletest::run_all(&e);
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed()).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].name, "reading is fine");
+    assert_eq!(failed[0].at.pos.line, 36);
+}
+
+#[test]
+fn malformed_tests_are_diagnostics() {
+    let text = "- rule: r\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n  tests:\n    - name: a\n      expect: maybe\n      event: {type: execve}\n    - name: b\n      expect: fire\n      event: {type: teleport}\n    - name: c\n      expect: fire\n";
+    let e = Engine::from_str("t.yaml", text).unwrap();
+    let (outcomes, diags) = ruletest::run_all(&e);
+    assert!(outcomes.is_empty());
+    let all: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert!(
+        all[0].contains("t.yaml:7:") && all[0].contains("expect must be fire or no_fire"),
+        "{all:?}"
+    );
+    assert!(
+        all[1].contains("event type 'teleport' is not captured"),
+        "{all:?}"
+    );
+    assert!(all[2].contains("has no 'event'"), "{all:?}");
+}
+
+#[test]
+fn docs_rules_md_documents_every_field() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/RULES.md"))
+        .unwrap();
+    for f in peregrine_rules::fields::FIELDS {
+        assert!(
+            doc.contains(&format!("| `{}` |", f.name)),
+            "docs/RULES.md lacks {} (regenerate: peregrine rules fields --markdown)",
+            f.name
+        );
+    }
+}
