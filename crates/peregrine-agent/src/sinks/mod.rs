@@ -2,11 +2,14 @@
 //! and is validated when built (so a bad destination is a clear error at
 //! start, not a silent loss later).
 
+pub mod buffer;
 mod file;
 mod stdout;
+mod webhook;
 
 pub use file::FileSink;
 pub use stdout::StdoutSink;
+pub use webhook::{WebhookConfig, WebhookSink, WebhookStats};
 
 use crate::alert::Alert;
 use peregrine_rules::Priority;
@@ -66,11 +69,14 @@ pub enum SinkConfig {
         /// Minimum priority.
         min_priority: Priority,
     },
+    /// An HTTP(S) webhook with a disk buffer.
+    Webhook(WebhookConfig),
 }
 
 impl SinkConfig {
-    /// Parse `stdout`, `stdout:json`, `file:PATH`, each optionally followed by
-    /// `,min=PRIORITY` (and `,max_mb=N,keep=N` for files).
+    /// Parse `stdout`, `stdout:json`, `file:PATH`, `webhook:URL`,
+    /// `slack:URL`, each optionally followed by `,min=PRIORITY`; files take
+    /// `,max_mb=N,keep=N`; webhooks `,buffer=DIR,batch=N,header=Name:value`.
     pub fn parse(spec: &str) -> Result<SinkConfig, SinkError> {
         let bad = |reason: String| SinkError::Config {
             spec: spec.to_string(),
@@ -81,6 +87,9 @@ impl SinkConfig {
         let mut min_priority = Priority::Debug;
         let mut max_bytes = 100 << 20;
         let mut keep = 5;
+        let mut buffer_dir: Option<PathBuf> = None;
+        let mut headers = Vec::new();
+        let mut batch = 100;
         for opt in parts {
             let (k, v) = opt
                 .split_once('=')
@@ -101,6 +110,18 @@ impl SinkConfig {
                         .parse()
                         .map_err(|_| bad(format!("keep '{v}' is not a number")))?
                 }
+                "buffer" => buffer_dir = Some(PathBuf::from(v)),
+                "batch" => {
+                    batch = v
+                        .parse()
+                        .map_err(|_| bad(format!("batch '{v}' is not a number")))?
+                }
+                "header" => {
+                    let (hk, hv) = v
+                        .split_once(':')
+                        .ok_or_else(|| bad(format!("header '{v}' is not Name:value")))?;
+                    headers.push((hk.trim().to_string(), hv.trim().to_string()));
+                }
                 other => return Err(bad(format!("unknown option '{other}'"))),
             }
         }
@@ -119,7 +140,28 @@ impl SinkConfig {
                 keep,
                 min_priority,
             }),
-            _ => Err(bad("expected stdout, stdout:json or file:PATH".into())),
+            Some(("webhook" | "slack", url)) if !url.is_empty() => {
+                let slack = head.starts_with("slack:");
+                let dir = buffer_dir.unwrap_or_else(|| {
+                    let mut h = 0u64;
+                    for b in url.bytes() {
+                        h = h.wrapping_mul(1099511628211) ^ b as u64;
+                    }
+                    PathBuf::from(format!("/var/lib/peregrine/buffer/webhook-{h:016x}"))
+                });
+                Ok(SinkConfig::Webhook(WebhookConfig {
+                    url: url.to_string(),
+                    headers,
+                    buffer_dir: dir,
+                    buffer_max_bytes: max_bytes.max(1 << 20) * 10,
+                    batch,
+                    min_priority,
+                    slack,
+                }))
+            }
+            _ => Err(bad(
+                "expected stdout, stdout:json, file:PATH, webhook:URL or slack:URL".into(),
+            )),
         }
     }
 
@@ -140,6 +182,7 @@ impl SinkConfig {
                 *keep,
                 *min_priority,
             )?),
+            SinkConfig::Webhook(cfg) => Box::new(WebhookSink::start(cfg.clone())?),
         })
     }
 }
