@@ -13,6 +13,9 @@
 #   filter-comm  same kinds, comm allow-list that matches nothing (events end
 #                at syscall entry)
 #   full         every kind attached, everything decoded in user space
+#   agent        `peregrine agent` with Falco's stable rules (falco_rules.yaml):
+#                kernel filtering from the rules, state, rule evaluation;
+#                its peak RSS is printed
 # Then a throughput run: two parallel open/close loops under full capture,
 # reporting events/s delivered and kernel drops.
 set -euo pipefail
@@ -45,10 +48,24 @@ start_capture() { # args: log file, capture args...
   for _ in $(seq 1 200); do grep -q '^ready' "$log" 2>/dev/null && return 0; sleep 0.05; done
   echo "capture did not start:"; cat "$log"; exit 1
 }
-stop_capture() { kill -INT "$CAP"; wait "$CAP" || true; }
+start_agent() { # args: log file
+  local log=$1
+  $PG agent --ready --rules rules/falco-upstream/falco_rules.yaml --output file:/dev/null 2>"$log" &
+  CAP=$!
+  for _ in $(seq 1 400); do grep -q '^ready' "$log" 2>/dev/null && return 0; sleep 0.05; done
+  echo "agent did not start:"; cat "$log"; exit 1
+}
+stop_capture() {
+  if [[ -n "${RSS_OUT:-}" ]]; then
+    awk '/VmHWM/ {print $2}' /proc/"$CAP"/status >> "$RSS_OUT"
+  fi
+  kill -INT "$CAP"; wait "$CAP" || true
+}
 
 declare -A OPEN EXEC CONN
-MODES=(bare filter-path filter-comm full)
+MODES=(bare filter-path filter-comm full agent)
+RSS_LOG="$OUT/agent-rss.txt"
+: > "$RSS_LOG"
 for mode in "${MODES[@]}"; do
   o=(); e=(); c=()
   for rep in $(seq 1 "$REPS"); do
@@ -58,7 +75,9 @@ for mode in "${MODES[@]}"; do
       filter-path) start_capture "$log" --filter kind=open,exec,connect --filter path=/nonexistent-prefix ;;
       filter-comm) start_capture "$log" --filter kind=open,exec,connect --filter comm=pg-no-such-comm ;;
       full) start_capture "$log" ;;
+      agent) start_agent "$log" ;;
     esac
+    if [[ $mode == agent ]]; then RSS_OUT=$RSS_LOG; else RSS_OUT=; fi
     o+=("$($TR open-loop $FILE "$N_OPEN")")
     e+=("$($TR exec-loop "$N_EXEC")")
     c+=("$($TR connect-loop "$PORT" "$N_CONN")")
@@ -78,6 +97,8 @@ for mode in "${MODES[@]}"; do
     "$(div "${EXEC[$mode]}" "1000")" "$(div "${EXEC[$mode]}" "${EXEC[bare]}")" \
     "$(div "${CONN[$mode]}" "1000")" "$(div "${CONN[$mode]}" "${CONN[bare]}")"
 done
+
+echo "agent peak RSS (VmHWM, median): $(median < "$RSS_LOG") kB"
 
 echo
 echo "Throughput: 2 parallel open/close loops of $N_OPEN under full capture (kind=open)"

@@ -6,6 +6,7 @@
 
 use crate::alert::{self, Alert, IdGen};
 use crate::context::AgentContext;
+use crate::metrics::{AlertLabel, KindLabel, Metrics, SinkLabel};
 use crate::sinks::{Sink, SinkConfig, SinkError};
 use peregrine_event::Event;
 use peregrine_rules::Engine;
@@ -32,6 +33,8 @@ pub struct AgentConfig {
     pub btf: Option<PathBuf>,
     /// Process table capacity.
     pub max_processes: usize,
+    /// Where to serve /metrics and /healthz (None: not served).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for AgentConfig {
@@ -46,6 +49,7 @@ impl Default for AgentConfig {
             ring_mib: 16,
             btf: None,
             max_processes: 65536,
+            metrics_addr: None,
         }
     }
 }
@@ -65,6 +69,13 @@ pub enum AgentError {
     /// No rules given.
     #[error("no rule files given (use --rules FILE)")]
     NoRules,
+    /// The metrics address could not be bound.
+    #[error("cannot serve metrics on {0}: {1}")]
+    Metrics(std::net::SocketAddr, std::io::Error),
+}
+
+fn ev_rx_len(batch: &[Event]) -> i64 {
+    batch.len() as i64
 }
 
 /// Totals at exit.
@@ -86,11 +97,17 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-fn deliver(sinks: &mut [Box<dyn Sink>], alert: &Alert, failures: &mut u64) {
+fn deliver(sinks: &mut [Box<dyn Sink>], alert: &Alert, failures: &mut u64, metrics: &Metrics) {
     for s in sinks.iter_mut() {
         if alert.priority > s.min_priority() {
             continue;
         }
+        metrics
+            .sink_sent
+            .get_or_create(&SinkLabel {
+                sink: s.name().to_string(),
+            })
+            .inc();
         let mut delay = Duration::from_millis(50);
         let mut ok = false;
         for attempt in 0..4 {
@@ -108,19 +125,26 @@ fn deliver(sinks: &mut [Box<dyn Sink>], alert: &Alert, failures: &mut u64) {
         }
         if !ok {
             *failures += 1;
+            metrics
+                .sink_failures
+                .get_or_create(&SinkLabel {
+                    sink: s.name().to_string(),
+                })
+                .inc();
         }
     }
 }
 
-fn sink_loop(mut sinks: Vec<Box<dyn Sink>>, rx: Receiver<Alert>) -> u64 {
+fn sink_loop(mut sinks: Vec<Box<dyn Sink>>, rx: Receiver<Alert>, metrics: Arc<Metrics>) -> u64 {
     let mut failures = 0;
+    let mut last_fail: Vec<u64> = vec![0; sinks.len()];
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(a) => {
-                deliver(&mut sinks, &a, &mut failures);
+                deliver(&mut sinks, &a, &mut failures, &metrics);
                 // Drain what is queued, then flush once.
                 while let Ok(a) = rx.try_recv() {
-                    deliver(&mut sinks, &a, &mut failures);
+                    deliver(&mut sinks, &a, &mut failures, &metrics);
                 }
                 for s in sinks.iter_mut() {
                     if let Err(e) = s.flush() {
@@ -131,6 +155,23 @@ fn sink_loop(mut sinks: Vec<Box<dyn Sink>>, rx: Receiver<Alert>) -> u64 {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        for (i, s) in sinks.iter().enumerate() {
+            let l = SinkLabel {
+                sink: s.name().to_string(),
+            };
+            metrics
+                .sink_buffered_bytes
+                .get_or_create(&l)
+                .set(s.buffered_bytes() as i64);
+            let f = s.failures();
+            if f > last_fail[i] {
+                metrics
+                    .sink_failures
+                    .get_or_create(&l)
+                    .inc_by(f - last_fail[i]);
+                last_fail[i] = f;
+            }
+        }
     }
     for s in sinks.iter_mut() {
         let _ = s.flush();
@@ -138,12 +179,14 @@ fn sink_loop(mut sinks: Vec<Box<dyn Sink>>, rx: Receiver<Alert>) -> u64 {
     failures
 }
 
-/// Run until `stop` is set. `ready` is called once the sensor is attached.
+/// Run until `stop` is set. `ready` is called once the sensor is attached
+/// (with the address metrics are served on, if any).
 pub fn run(
     cfg: &AgentConfig,
     stop: Arc<AtomicBool>,
-    ready: impl FnOnce(),
+    ready: impl FnOnce(Option<std::net::SocketAddr>),
 ) -> Result<AgentStats, AgentError> {
+    let metrics = Metrics::new();
     if cfg.rules.is_empty() {
         return Err(AgentError::NoRules);
     }
@@ -184,6 +227,7 @@ pub fn run(
     let (al_tx, al_rx) = sync_channel::<Alert>(4096);
     let (ready_tx, ready_rx) = sync_channel::<Result<(), peregrine_sensor::SensorError>>(1);
     let stop_reader = stop.clone();
+    let reader_metrics = metrics.clone();
     let reader = std::thread::Builder::new()
         .name("pg-sensor".into())
         .spawn(move || -> u64 {
@@ -195,7 +239,23 @@ pub fn run(
                 }
             };
             let _ = ready_tx.send(Ok(()));
+            let mut last_counters = Instant::now()
+                .checked_sub(Duration::from_secs(2))
+                .unwrap_or_else(Instant::now);
             while !stop_reader.load(Ordering::Relaxed) {
+                if last_counters.elapsed() > Duration::from_secs(1) {
+                    last_counters = Instant::now();
+                    if let Ok(c) = sensor.counters() {
+                        for (cat, v) in c {
+                            reader_metrics.set_kernel(
+                                cat.id() as usize,
+                                cat.name(),
+                                v.dropped,
+                                v.filtered,
+                            );
+                        }
+                    }
+                }
                 let mut batch = Vec::with_capacity(256);
                 if let Err(e) = sensor.poll(Duration::from_millis(50), |e| batch.push(e)) {
                     tracing::error!("sensor: {e}");
@@ -224,11 +284,23 @@ pub fn run(
             return Err(AgentError::NoRules);
         }
     }
+    let sink_metrics = metrics.clone();
     let sink_thread = std::thread::Builder::new()
         .name("pg-sinks".into())
-        .spawn(move || sink_loop(sinks, al_rx))
+        .spawn(move || sink_loop(sinks, al_rx, sink_metrics))
         .expect("spawn sink thread");
-    ready();
+    let served = match cfg.metrics_addr {
+        Some(addr) => match crate::metrics::serve(metrics.clone(), addr) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                let _ = reader.join();
+                return Err(AgentError::Metrics(addr, e));
+            }
+        },
+        None => None,
+    };
+    ready(served);
 
     let mut stats = AgentStats::default();
     let mut memo = engine.memo();
@@ -244,8 +316,15 @@ pub fn run(
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        metrics.queue_depth.set(ev_rx_len(&batch));
         for mut ev in batch {
             stats.events += 1;
+            metrics
+                .events
+                .get_or_create(&KindLabel {
+                    kind: ev.kind.name().to_string(),
+                })
+                .inc();
             table.observe(&mut ev);
             let container = containers.lookup(&ev.process.cgroup).cloned();
             let ctx = AgentContext {
@@ -257,7 +336,11 @@ pub fn run(
                 num: stats.events,
             };
             let mut matched = Vec::new();
+            let t0 = Instant::now();
             engine.for_each_match_memo(&ctx, &mut memo, |r| matched.push(r));
+            metrics
+                .rule_eval_seconds
+                .observe(t0.elapsed().as_secs_f64());
             for r in matched {
                 let (output, output_fields) = r.output.render(&ctx);
                 let m = peregrine_rules::Match {
@@ -269,6 +352,13 @@ pub fn run(
                 };
                 let a = alert::build(m, &ev, &table, container.as_ref(), &host, &ids);
                 stats.alerts += 1;
+                metrics
+                    .alerts
+                    .get_or_create(&AlertLabel {
+                        rule: a.rule.clone(),
+                        priority: a.priority.to_string(),
+                    })
+                    .inc();
                 if al_tx.send(a).is_err() {
                     stats.sink_failures += 1;
                 }
@@ -277,6 +367,12 @@ pub fn run(
         if last_gc.elapsed() > Duration::from_secs(1) {
             table.gc();
             last_gc = Instant::now();
+            metrics.processes.set(table.len() as i64);
+            let ev = table.stats().evicted;
+            metrics
+                .process_evictions
+                .inc_by(ev.saturating_sub(metrics.process_evictions.get()));
+            metrics.containers.set(containers.len() as i64);
         }
     }
     drop(al_tx);

@@ -20,6 +20,11 @@ pub fn run(args: AgentArgs) -> Result<()> {
         docker_socket: args.docker_socket,
         ring_mib: args.ring_mib,
         btf: args.btf,
+        metrics_addr: if args.no_metrics {
+            None
+        } else {
+            Some(args.metrics_addr)
+        },
         ..AgentConfig::default()
     };
     crate::capture::install_stop_handlers();
@@ -33,9 +38,15 @@ pub fn run(args: AgentArgs) -> Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     });
     let ready = args.ready;
-    let stats = peregrine_agent::run(&cfg, stop, || {
+    let stats = peregrine_agent::run(&cfg, stop, |metrics| {
+        if let Some(addr) = metrics {
+            tracing::info!("metrics on http://{addr}/metrics");
+        }
         if ready {
-            eprintln!("ready");
+            match metrics {
+                Some(addr) => eprintln!("ready metrics={addr}"),
+                None => eprintln!("ready"),
+            }
         }
     })?;
     tracing::info!(

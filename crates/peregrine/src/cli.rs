@@ -48,6 +48,12 @@ pub struct AgentArgs {
     /// Write a line "ready" on stderr once attached (for scripts).
     #[arg(long)]
     pub ready: bool,
+    /// Address of the Prometheus /metrics and /healthz endpoint.
+    #[arg(long, default_value = "127.0.0.1:9376")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Do not serve metrics.
+    #[arg(long)]
+    pub no_metrics: bool,
 }
 
 /// `peregrine rules …`.

@@ -13,12 +13,29 @@ fn rules() -> String {
 
 struct Agent {
     child: std::process::Child,
+    metrics: String,
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }
 
 impl Agent {
     fn start(outputs: &[String]) -> Agent {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
-        cmd.args(["agent", "--ready", "--rules", &rules()]);
+        cmd.args([
+            "agent",
+            "--ready",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--rules",
+            &rules(),
+        ]);
         for o in outputs {
             cmd.args(["--output", o]);
         }
@@ -31,7 +48,7 @@ impl Agent {
         let mut seen = String::new();
         let mut buf = [0u8; 256];
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !seen.contains("ready\n") {
+        while !seen.lines().any(|l| l.starts_with("ready")) || !seen.ends_with('\n') {
             let n = err.read(&mut buf).unwrap();
             assert!(
                 n > 0 && Instant::now() < deadline,
@@ -43,7 +60,12 @@ impl Agent {
         std::thread::spawn(move || {
             let _ = std::io::copy(&mut err, &mut std::io::sink());
         });
-        Agent { child }
+        let metrics = seen
+            .lines()
+            .find_map(|l| l.strip_prefix("ready metrics="))
+            .unwrap_or_default()
+            .to_string();
+        Agent { child, metrics }
     }
 
     fn stop(self) -> String {
@@ -115,6 +137,27 @@ fn reading_etc_shadow_raises_read_sensitive_file_untrusted_on_every_sink() {
         alert["ancestry"][1]["pid"],
         std::process::id(),
         "parent is this test"
+    );
+
+    // Metrics and health.
+    let health = http_get(&agent.metrics, "/healthz");
+    assert!(
+        health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"),
+        "{health}"
+    );
+    let m = http_get(&agent.metrics, "/metrics");
+    assert!(
+        m.contains(
+            "peregrine_alerts_total{rule=\"Read sensitive file untrusted\",priority=\"Warning\"}"
+        ),
+        "{m}"
+    );
+    assert!(m.contains("peregrine_events_total{kind=\"open\"}"), "{m}");
+    assert!(m.contains("peregrine_kernel_dropped_events_total"), "{m}");
+    assert!(m.contains("peregrine_rule_eval_seconds_bucket"), "{m}");
+    assert!(
+        m.contains("peregrine_sink_sent_alerts_total{sink=\"stdout\"}"),
+        "{m}"
     );
 
     let stdout = agent.stop();

@@ -16,7 +16,14 @@ fn rules() -> String {
 
 fn start_agent(outputs: &[String]) -> std::process::Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
-    cmd.args(["agent", "--ready", "--rules", &rules()]);
+    cmd.args([
+        "agent",
+        "--ready",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--rules",
+        &rules(),
+    ]);
     for o in outputs {
         cmd.args(["--output", o]);
     }
@@ -28,7 +35,7 @@ fn start_agent(outputs: &[String]) -> std::process::Child {
     let mut err = child.stderr.take().unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 256];
-    while !seen.contains("ready\n") {
+    while !seen.lines().any(|l| l.starts_with("ready")) || !seen.ends_with('\n') {
         let n = err.read(&mut buf).unwrap();
         assert!(n > 0, "agent did not start: {seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));

@@ -46,6 +46,14 @@ pub trait Sink: Send {
     fn send(&mut self, alert: &Alert) -> Result<(), SinkError>;
     /// Make delivered alerts durable/visible.
     fn flush(&mut self) -> Result<(), SinkError>;
+    /// Bytes waiting in a disk buffer (remote sinks).
+    fn buffered_bytes(&self) -> u64 {
+        0
+    }
+    /// Deliveries that failed so far (remote sinks).
+    fn failures(&self) -> u64 {
+        0
+    }
 }
 
 /// Configuration of one sink.

@@ -227,6 +227,16 @@ impl Sink for WebhookSink {
         self.pending += 1;
         Ok(())
     }
+    fn buffered_bytes(&self) -> u64 {
+        self.shared
+            .queue
+            .lock()
+            .map(|q| q.pending_bytes())
+            .unwrap_or(0)
+    }
+    fn failures(&self) -> u64 {
+        self.shared.stats.failures.load(Ordering::Relaxed)
+    }
     fn flush(&mut self) -> Result<(), SinkError> {
         if self.pending > 0 {
             self.shared
