@@ -60,12 +60,19 @@ pub struct Alert {
     pub tags: Vec<String>,
     /// Stable unique id (dedup key for receivers).
     pub id: String,
+    /// How many identical alerts this one stands for (dedup summaries > 1).
+    #[serde(default = "one")]
+    pub count: u64,
     /// Container context.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<ContainerInfo>,
     /// Process ancestry, the process itself first.
     #[serde(default)]
     pub ancestry: Vec<AncestorInfo>,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
@@ -151,6 +158,7 @@ pub fn build(
         output_fields: m.output_fields,
         tags: m.tags,
         id: ids.next(),
+        count: 1,
         container: container.map(|c| ContainerInfo {
             id: c.id.clone(),
             name: c.name.clone(),

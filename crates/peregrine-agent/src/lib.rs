@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod context;
+pub mod dedup;
 pub mod metrics;
 pub mod pipeline;
 pub mod sinks;

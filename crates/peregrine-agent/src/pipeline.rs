@@ -35,6 +35,8 @@ pub struct AgentConfig {
     pub max_processes: usize,
     /// Where to serve /metrics and /healthz (None: not served).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Dedup and throttling.
+    pub dedup: crate::dedup::DedupConfig,
 }
 
 impl Default for AgentConfig {
@@ -50,6 +52,7 @@ impl Default for AgentConfig {
             btf: None,
             max_processes: 65536,
             metrics_addr: None,
+            dedup: crate::dedup::DedupConfig::default(),
         }
     }
 }
@@ -303,6 +306,7 @@ pub fn run(
     ready(served);
 
     let mut stats = AgentStats::default();
+    let mut dedup = crate::dedup::Dedup::new(cfg.dedup.clone());
     let mut memo = engine.memo();
     let mut last_gc = Instant::now();
     loop {
@@ -352,17 +356,25 @@ pub fn run(
                 };
                 let a = alert::build(m, &ev, &table, container.as_ref(), &host, &ids);
                 stats.alerts += 1;
-                metrics
-                    .alerts
-                    .get_or_create(&AlertLabel {
-                        rule: a.rule.clone(),
-                        priority: a.priority.to_string(),
-                    })
-                    .inc();
-                if al_tx.send(a).is_err() {
-                    stats.sink_failures += 1;
+                let label = AlertLabel {
+                    rule: a.rule.clone(),
+                    priority: a.priority.to_string(),
+                };
+                metrics.alerts.get_or_create(&label).inc();
+                match dedup.admit(a, Instant::now()) {
+                    Some(a) => {
+                        if al_tx.send(a).is_err() {
+                            stats.sink_failures += 1;
+                        }
+                    }
+                    None => {
+                        metrics.alerts_suppressed.get_or_create(&label).inc();
+                    }
                 }
             }
+        }
+        for summary in dedup.expire(Instant::now(), false) {
+            let _ = al_tx.send(summary);
         }
         if last_gc.elapsed() > Duration::from_secs(1) {
             table.gc();
@@ -374,6 +386,9 @@ pub fn run(
                 .inc_by(ev.saturating_sub(metrics.process_evictions.get()));
             metrics.containers.set(containers.len() as i64);
         }
+    }
+    for summary in dedup.expire(Instant::now(), true) {
+        let _ = al_tx.send(summary);
     }
     drop(al_tx);
     stats.kernel_drops = reader.join().unwrap_or(0);

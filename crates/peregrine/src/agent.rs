@@ -25,6 +25,11 @@ pub fn run(args: AgentArgs) -> Result<()> {
         } else {
             Some(args.metrics_addr)
         },
+        dedup: peregrine_agent::dedup::DedupConfig {
+            window: Duration::from_secs(args.dedup_window),
+            key_fields: args.dedup_fields,
+            rate_per_rule: args.rate_limit,
+        },
         ..AgentConfig::default()
     };
     crate::capture::install_stop_handlers();

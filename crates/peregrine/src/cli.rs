@@ -54,6 +54,17 @@ pub struct AgentArgs {
     /// Do not serve metrics.
     #[arg(long)]
     pub no_metrics: bool,
+    /// Aggregate identical alerts (same rule and key fields) within this
+    /// many seconds; 0 disables.
+    #[arg(long, default_value_t = 0)]
+    pub dedup_window: u64,
+    /// Fields that make two alerts identical (default: every output field
+    /// except pids, fds, ports and times); repeatable.
+    #[arg(long = "dedup-field")]
+    pub dedup_fields: Vec<String>,
+    /// At most this many alerts per second per rule; 0: unlimited.
+    #[arg(long, default_value_t = 0)]
+    pub rate_limit: u32,
 }
 
 /// `peregrine rules …`.

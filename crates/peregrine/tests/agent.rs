@@ -27,6 +27,10 @@ fn http_get(addr: &str, path: &str) -> String {
 
 impl Agent {
     fn start(outputs: &[String]) -> Agent {
+        Agent::start_with(outputs, &[])
+    }
+
+    fn start_with(outputs: &[String], extra: &[&str]) -> Agent {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
         cmd.args([
             "agent",
@@ -39,6 +43,7 @@ impl Agent {
         for o in outputs {
             cmd.args(["--output", o]);
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -256,5 +261,54 @@ fn a_terminal_shell_in_a_docker_container_carries_container_context() {
     assert_ne!(alert["output_fields"]["proc.tty"], "0");
     let _ = Command::new("docker").args(["rm", "-f", &id]).output();
     agent.stop();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn identical_alerts_are_aggregated_with_a_count() {
+    let dir = std::env::temp_dir().join(format!("pg-agent-dedup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("alerts.jsonl");
+    let agent = Agent::start_with(
+        &[format!("file:{}", file.display())],
+        &["--dedup-window", "60"],
+    );
+    let pids: Vec<u32> = (0..4)
+        .map(|_| {
+            let c = Command::new("cat")
+                .arg("/etc/shadow")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            let pid = c.id();
+            c.wait_with_output().unwrap();
+            pid
+        })
+        .collect();
+    let first = wait_for_line(&file, |v| {
+        v["rule"] == "Read sensitive file untrusted" && v["ancestry"][0]["pid"] == pids[0]
+    });
+    assert_eq!(first["count"], 1);
+    std::thread::sleep(Duration::from_millis(800));
+    agent.stop();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mine: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| {
+            v["rule"] == "Read sensitive file untrusted"
+                && pids.iter().any(|p| v["ancestry"][0]["pid"] == *p)
+        })
+        .collect();
+    assert_eq!(
+        mine.len(),
+        2,
+        "first alert + one summary at shutdown: {mine:?}"
+    );
+    assert_eq!(mine[1]["count"], 3);
+    assert!(mine[1]["output"]
+        .as_str()
+        .unwrap()
+        .ends_with("(3 similar alerts in 60s)"));
     std::fs::remove_dir_all(dir).ok();
 }
