@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build and run Peregrine on this host (as root): ./scripts/run.sh [ARGS...]
-# Without arguments it streams what the kernel sees (`peregrine capture`).
+# Without arguments: the agent with Falco's stable rules, alerts on stdout,
+# Prometheus metrics on http://127.0.0.1:9376/metrics.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 cargo build --release --quiet -p peregrine
 if [[ $# -eq 0 ]]; then
-  set -- capture
+  set -- agent --rules rules/falco-upstream/falco_rules.yaml --output stdout
 fi
 exec ./target/release/peregrine "$@"

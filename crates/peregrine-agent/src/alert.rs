@@ -100,6 +100,39 @@ pub fn rfc3339(ts_ns: u64) -> String {
     )
 }
 
+/// Parse the RFC 3339 time of an alert back to ns since the epoch (0 if invalid).
+pub fn parse_rfc3339(s: &str) -> u64 {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' {
+        return 0;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    let (hh, mm, ss) = (n(11..13), n(14..16), n(17..19));
+    let frac: String = s[19..]
+        .trim_start_matches('.')
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .take(9)
+        .collect();
+    let ns: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse().unwrap_or(0)
+    };
+    let y2 = y - (m <= 2) as i64;
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    let secs = days * 86400 + hh * 3600 + mm * 60 + ss;
+    if secs < 0 {
+        return 0;
+    }
+    secs as u64 * 1_000_000_000 + ns as u64
+}
+
 /// Makes unique alert ids: a random per-process prefix and a counter.
 #[derive(Debug)]
 pub struct IdGen {
@@ -186,6 +219,14 @@ mod tests {
             "2000-02-29T00:00:00.000000001Z"
         );
     }
+    #[test]
+    fn time_round_trips() {
+        for t in [0u64, 1_795_611_600_500_000_000, 951_782_400_000_000_001] {
+            assert_eq!(parse_rfc3339(&rfc3339(t)), t);
+        }
+        assert_eq!(parse_rfc3339("garbage"), 0);
+    }
+
     #[test]
     fn ids_are_unique() {
         let g = IdGen::default();

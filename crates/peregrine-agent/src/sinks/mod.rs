@@ -9,7 +9,7 @@ mod webhook;
 
 pub use file::FileSink;
 pub use stdout::StdoutSink;
-pub use webhook::{WebhookConfig, WebhookSink, WebhookStats};
+pub use webhook::{payload, HttpFormat, WebhookConfig, WebhookSink, WebhookStats};
 
 use crate::alert::Alert;
 use peregrine_rules::Priority;
@@ -83,8 +83,11 @@ pub enum SinkConfig {
 
 impl SinkConfig {
     /// Parse `stdout`, `stdout:json`, `file:PATH`, `webhook:URL`,
-    /// `slack:URL`, each optionally followed by `,min=PRIORITY`; files take
-    /// `,max_mb=N,keep=N`; webhooks `,buffer=DIR,batch=N,header=Name:value`.
+    /// `slack:URL`, `elasticsearch:URL` (the `_bulk` endpoint),
+    /// `splunk:URL` (HEC endpoint), `loki:URL` (push endpoint), each optionally
+    /// followed by `,min=PRIORITY`; files take `,max_mb=N,keep=N`; HTTP sinks
+    /// `,buffer=DIR,batch=N,header=Name:value`, `,index=NAME`
+    /// (Elasticsearch), `,token=TOKEN` (Splunk).
     pub fn parse(spec: &str) -> Result<SinkConfig, SinkError> {
         let bad = |reason: String| SinkError::Config {
             spec: spec.to_string(),
@@ -98,6 +101,8 @@ impl SinkConfig {
         let mut buffer_dir: Option<PathBuf> = None;
         let mut headers = Vec::new();
         let mut batch = 100;
+        let mut index: Option<String> = None;
+        let mut token: Option<String> = None;
         for opt in parts {
             let (k, v) = opt
                 .split_once('=')
@@ -119,6 +124,8 @@ impl SinkConfig {
                         .map_err(|_| bad(format!("keep '{v}' is not a number")))?
                 }
                 "buffer" => buffer_dir = Some(PathBuf::from(v)),
+                "index" => index = Some(v.to_string()),
+                "token" => token = Some(v.to_string()),
                 "batch" => {
                     batch = v
                         .parse()
@@ -148,8 +155,24 @@ impl SinkConfig {
                 keep,
                 min_priority,
             }),
-            Some(("webhook" | "slack", url)) if !url.is_empty() => {
-                let slack = head.starts_with("slack:");
+            Some((kind @ ("webhook" | "slack" | "elasticsearch" | "splunk" | "loki"), url))
+                if !url.is_empty() =>
+            {
+                let format = match kind {
+                    "slack" => HttpFormat::Slack,
+                    "elasticsearch" => HttpFormat::ElasticBulk {
+                        index: index.clone().unwrap_or_else(|| "peregrine".into()),
+                    },
+                    "splunk" => {
+                        let t = token
+                            .clone()
+                            .ok_or_else(|| bad("splunk needs token=HEC_TOKEN".into()))?;
+                        headers.push(("Authorization".into(), format!("Splunk {t}")));
+                        HttpFormat::SplunkHec
+                    }
+                    "loki" => HttpFormat::Loki,
+                    _ => HttpFormat::Json,
+                };
                 let dir = buffer_dir.unwrap_or_else(|| {
                     let mut h = 0u64;
                     for b in url.bytes() {
@@ -164,7 +187,7 @@ impl SinkConfig {
                     buffer_max_bytes: max_bytes.max(1 << 20) * 10,
                     batch,
                     min_priority,
-                    slack,
+                    format,
                 }))
             }
             _ => Err(bad(

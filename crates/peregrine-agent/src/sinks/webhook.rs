@@ -27,8 +27,27 @@ pub struct WebhookConfig {
     pub batch: usize,
     /// Minimum priority.
     pub min_priority: Priority,
-    /// Slack-compatible payload (`{"text": …}`) instead of the alert JSON.
-    pub slack: bool,
+    /// Payload format.
+    pub format: HttpFormat,
+}
+
+/// How alerts are encoded for the destination.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpFormat {
+    /// The alert JSON (an array when batched).
+    Json,
+    /// Slack-compatible `{"text": …}`, one alert per request.
+    Slack,
+    /// Elasticsearch/OpenSearch `_bulk` NDJSON; the alert id is the document
+    /// id, so a retried batch never duplicates documents.
+    ElasticBulk {
+        /// Index name.
+        index: String,
+    },
+    /// Splunk HTTP Event Collector events.
+    SplunkHec,
+    /// Grafana Loki push API.
+    Loki,
 }
 
 /// Delivery counters shared with the metrics.
@@ -64,22 +83,84 @@ fn jitter(d: Duration) -> Duration {
     d + Duration::from_millis(nanos % (d.as_millis() as u64 / 2 + 1))
 }
 
-fn payload(cfg: &WebhookConfig, lines: &[String]) -> String {
-    if cfg.slack {
-        let texts: Vec<String> = lines
+/// Encode a batch of alert JSON lines for the destination; returns the body
+/// and its content type.
+pub fn payload(format: &HttpFormat, lines: &[String]) -> (String, &'static str) {
+    let alerts = || {
+        lines
             .iter()
             .filter_map(|l| serde_json::from_str::<Alert>(l).ok())
-            .map(|a| {
-                serde_json::json!({ "text": format!("[{}] {}: {}", a.priority, a.rule, a.output) })
-                    .to_string()
-            })
-            .collect();
-        return texts.join("\n");
+    };
+    match format {
+        HttpFormat::Json if lines.len() == 1 => (lines[0].clone(), "application/json"),
+        HttpFormat::Json => (format!("[{}]", lines.join(",")), "application/json"),
+        HttpFormat::Slack => {
+            let texts: Vec<String> = alerts()
+                .map(|a| serde_json::json!({ "text": format!("[{}] {}: {}", a.priority, a.rule, a.output) }).to_string())
+                .collect();
+            (texts.join("\n"), "application/json")
+        }
+        HttpFormat::ElasticBulk { index } => {
+            let mut body = String::new();
+            for (a, line) in alerts().zip(lines) {
+                body.push_str(
+                    &serde_json::json!({ "index": { "_index": index, "_id": a.id } }).to_string(),
+                );
+                body.push('\n');
+                body.push_str(line);
+                body.push('\n');
+            }
+            (body, "application/x-ndjson")
+        }
+        HttpFormat::SplunkHec => {
+            let mut body = String::new();
+            for a in alerts() {
+                let time = crate::alert::parse_rfc3339(&a.time) as f64 / 1e9;
+                let host = a.hostname.clone();
+                body.push_str(
+                    &serde_json::json!({
+                        "time": time, "host": host, "source": "peregrine", "sourcetype": "falco", "event": a
+                    })
+                    .to_string(),
+                );
+            }
+            (body, "application/json")
+        }
+        HttpFormat::Loki => {
+            let mut streams: std::collections::BTreeMap<(String, String), Vec<[String; 2]>> =
+                Default::default();
+            for (a, line) in alerts().zip(lines) {
+                let ts = crate::alert::parse_rfc3339(&a.time).to_string();
+                streams
+                    .entry((a.priority.to_string(), a.hostname.clone()))
+                    .or_default()
+                    .push([ts, line.clone()]);
+            }
+            let streams: Vec<serde_json::Value> = streams
+                .into_iter()
+                .map(|((priority, host), values)| {
+                    serde_json::json!({
+                        "stream": { "job": "peregrine", "priority": priority, "hostname": host },
+                        "values": values
+                    })
+                })
+                .collect();
+            (
+                serde_json::json!({ "streams": streams }).to_string(),
+                "application/json",
+            )
+        }
     }
-    if lines.len() == 1 {
-        lines[0].clone()
-    } else {
-        format!("[{}]", lines.join(","))
+}
+
+/// Did the destination accept everything? (`_bulk` answers 200 with
+/// `"errors": true` when some documents failed.)
+fn accepted(format: &HttpFormat, body: &str) -> bool {
+    match format {
+        HttpFormat::ElasticBulk { .. } => serde_json::from_str::<serde_json::Value>(body)
+            .map(|v| v.get("errors").and_then(|e| e.as_bool()) != Some(true))
+            .unwrap_or(true),
+        _ => true,
     }
 }
 
@@ -98,7 +179,11 @@ fn deliver_loop(cfg: WebhookConfig, shared: Arc<Shared>) {
     loop {
         let (lines, end) = {
             let q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-            let batch = if cfg.slack { 1 } else { cfg.batch.max(1) };
+            let batch = if cfg.format == HttpFormat::Slack {
+                1
+            } else {
+                cfg.batch.max(1)
+            };
             match q.peek(batch) {
                 Ok(x) => x,
                 Err(e) => {
@@ -115,14 +200,18 @@ fn deliver_loop(cfg: WebhookConfig, shared: Arc<Shared>) {
             let _ = shared.wake.wait_timeout(q, Duration::from_millis(500));
             continue;
         }
-        let mut req = client
-            .post(&cfg.url)
-            .header("content-type", "application/json");
+        let (body, ctype) = payload(&cfg.format, &lines);
+        let mut req = client.post(&cfg.url).header("content-type", ctype);
         for (k, v) in &cfg.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        match req.body(payload(&cfg, &lines)).send() {
-            Ok(resp) if resp.status().is_success() => {
+        let answer = req.body(body).send().map(|resp| {
+            let status = resp.status();
+            let text = resp.text().unwrap_or_default();
+            (status, text)
+        });
+        match answer {
+            Ok((status, text)) if status.is_success() && accepted(&cfg.format, &text) => {
                 let mut q = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
                 if let Err(e) = q.ack(end) {
                     tracing::error!("webhook {}: acknowledging in buffer: {e}", cfg.url);
@@ -134,10 +223,10 @@ fn deliver_loop(cfg: WebhookConfig, shared: Arc<Shared>) {
                 backoff = Duration::from_millis(200);
                 continue;
             }
-            Ok(resp) => tracing::warn!(
-                "webhook {}: HTTP {}; retrying in {backoff:?}",
+            Ok((status, _)) => tracing::warn!(
+                "webhook {}: HTTP {} or documents rejected; retrying in {backoff:?}",
                 cfg.url,
-                resp.status()
+                status
             ),
             Err(e) => tracing::warn!("webhook {}: {e}; retrying in {backoff:?}", cfg.url),
         }
@@ -278,5 +367,60 @@ impl Drop for WebhookSink {
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str, rule: &str) -> String {
+        format!(
+            r#"{{"time":"2026-11-25T13:00:00.000000001Z","rule":"{rule}","priority":"Warning","source":"syscall","hostname":"h1","output":"o","output_fields":{{}},"tags":[],"id":"{id}","count":1,"ancestry":[]}}"#
+        )
+    }
+
+    #[test]
+    fn encodings() {
+        let lines = vec![line("a1", "R"), line("a2", "R")];
+        let (b, t) = payload(&HttpFormat::Json, &lines);
+        assert_eq!(t, "application/json");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&b)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let (b, t) = payload(&HttpFormat::ElasticBulk { index: "pg".into() }, &lines);
+        assert_eq!(t, "application/x-ndjson");
+        let l: Vec<&str> = b.lines().collect();
+        assert_eq!(l.len(), 4);
+        assert_eq!(l[0], r#"{"index":{"_id":"a1","_index":"pg"}}"#);
+        assert!(l[1].contains("\"id\":\"a1\""));
+        let (b, _) = payload(&HttpFormat::SplunkHec, &lines[..1]);
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(v["sourcetype"], "falco");
+        assert_eq!(v["event"]["id"], "a1");
+        assert!((v["time"].as_f64().unwrap() - 1_795_611_600.0).abs() < 1e-3);
+        let (b, _) = payload(&HttpFormat::Loki, &lines);
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(v["streams"][0]["stream"]["priority"], "Warning");
+        assert_eq!(v["streams"][0]["values"][0][0], "1795611600000000001");
+        assert_eq!(v["streams"][0]["values"].as_array().unwrap().len(), 2);
+        let (b, _) = payload(&HttpFormat::Slack, &lines[..1]);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&b).unwrap()["text"],
+            "[Warning] R: o"
+        );
+    }
+
+    #[test]
+    fn bulk_errors_are_not_acknowledged() {
+        let f = HttpFormat::ElasticBulk { index: "x".into() };
+        assert!(!accepted(&f, r#"{"took":1,"errors":true,"items":[]}"#));
+        assert!(accepted(&f, r#"{"took":1,"errors":false,"items":[]}"#));
+        assert!(accepted(&HttpFormat::Json, "whatever"));
     }
 }
