@@ -309,6 +309,7 @@ pub fn run(
     let mut dedup = crate::dedup::Dedup::new(cfg.dedup.clone());
     let mut memo = engine.memo();
     let mut last_gc = Instant::now();
+    let mut last_trim = Instant::now();
     loop {
         let batch = match ev_rx.recv_timeout(Duration::from_millis(200)) {
             Ok(b) => b,
@@ -385,6 +386,15 @@ pub fn run(
                 .process_evictions
                 .inc_by(ev.saturating_sub(metrics.process_evictions.get()));
             metrics.containers.set(containers.len() as i64);
+        }
+        if last_trim.elapsed() > Duration::from_secs(5) {
+            last_trim = Instant::now();
+            // Hand memory freed by bursts (queues, expired processes) back
+            // to the system so RSS follows the live state.
+            // SAFETY: malloc_trim has no preconditions.
+            unsafe {
+                libc::malloc_trim(0);
+            }
         }
     }
     for summary in dedup.expire(Instant::now(), true) {

@@ -62,7 +62,7 @@ impl ProcessTable {
     pub fn new(capacity: usize) -> ProcessTable {
         let proc_root = PathBuf::from("/proc");
         ProcessTable {
-            procs: HashMap::with_capacity(capacity.min(65536)),
+            procs: HashMap::new(),
             capacity: capacity.max(16),
             grace: Duration::from_secs(5),
             tick: 0,
