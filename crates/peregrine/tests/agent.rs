@@ -73,12 +73,24 @@ impl Agent {
         Agent { child, metrics }
     }
 
-    fn stop(self) -> String {
+    fn stop(mut self) -> String {
         // SAFETY: sending a signal to our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let out = self.child.wait_with_output().unwrap();
-        assert!(out.status.success(), "agent exit: {:?}", out.status);
-        String::from_utf8(out.stdout).unwrap()
+        let mut stdout = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            o.read_to_string(&mut stdout).unwrap();
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "agent exit: {status:?}");
+        stdout
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the agent running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

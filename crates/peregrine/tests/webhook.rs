@@ -14,7 +14,7 @@ fn rules() -> String {
     .to_string()
 }
 
-fn start_agent(outputs: &[String]) -> std::process::Child {
+fn start_agent(outputs: &[String]) -> Guard {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
     cmd.args([
         "agent",
@@ -43,10 +43,23 @@ fn start_agent(outputs: &[String]) -> std::process::Child {
     std::thread::spawn(move || {
         let _ = std::io::copy(&mut err, &mut std::io::sink());
     });
-    child
+    Guard(Some(child))
 }
 
-fn stop_agent(mut child: std::process::Child) {
+/// Kills the agent if the test fails before stopping it.
+struct Guard(Option<std::process::Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn stop_agent(mut guard: Guard) {
+    let mut child = guard.0.take().unwrap();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());

@@ -5,10 +5,12 @@
 pub mod buffer;
 mod file;
 mod stdout;
+mod syslog;
 mod webhook;
 
 pub use file::FileSink;
 pub use stdout::StdoutSink;
+pub use syslog::{SyslogFormat, SyslogSink, SyslogTarget};
 pub use webhook::{payload, HttpFormat, WebhookConfig, WebhookSink, WebhookStats};
 
 use crate::alert::Alert;
@@ -79,6 +81,17 @@ pub enum SinkConfig {
     },
     /// An HTTP(S) webhook with a disk buffer.
     Webhook(WebhookConfig),
+    /// Syslog (RFC 5424 or CEF) over UDP, TCP or a unix socket.
+    Syslog {
+        /// Destination.
+        target: SyslogTarget,
+        /// Message format.
+        format: SyslogFormat,
+        /// Facility number (16 = local0).
+        facility: u8,
+        /// Minimum priority.
+        min_priority: Priority,
+    },
 }
 
 impl SinkConfig {
@@ -87,7 +100,9 @@ impl SinkConfig {
     /// `splunk:URL` (HEC endpoint), `loki:URL` (push endpoint), each optionally
     /// followed by `,min=PRIORITY`; files take `,max_mb=N,keep=N`; HTTP sinks
     /// `,buffer=DIR,batch=N,header=Name:value`, `,index=NAME`
-    /// (Elasticsearch), `,token=TOKEN` (Splunk).
+    /// (Elasticsearch), `,token=TOKEN` (Splunk); `syslog:udp://H:P`,
+    /// `syslog:tcp://H:P`, `syslog:unix:///dev/log` take `,format=rfc5424|cef`
+    /// and `,facility=N`.
     pub fn parse(spec: &str) -> Result<SinkConfig, SinkError> {
         let bad = |reason: String| SinkError::Config {
             spec: spec.to_string(),
@@ -102,6 +117,8 @@ impl SinkConfig {
         let mut headers = Vec::new();
         let mut batch = 100;
         let mut index: Option<String> = None;
+        let mut sformat = SyslogFormat::Rfc5424;
+        let mut facility = 16u8;
         let mut token: Option<String> = None;
         for opt in parts {
             let (k, v) = opt
@@ -125,6 +142,20 @@ impl SinkConfig {
                 }
                 "buffer" => buffer_dir = Some(PathBuf::from(v)),
                 "index" => index = Some(v.to_string()),
+                "format" => {
+                    sformat = match v {
+                        "rfc5424" => SyslogFormat::Rfc5424,
+                        "cef" => SyslogFormat::Cef,
+                        _ => return Err(bad(format!("format '{v}': expected rfc5424 or cef"))),
+                    }
+                }
+                "facility" => {
+                    facility = v
+                        .parse()
+                        .ok()
+                        .filter(|f| *f < 24)
+                        .ok_or_else(|| bad(format!("facility '{v}' is not 0..23")))?
+                }
                 "token" => token = Some(v.to_string()),
                 "batch" => {
                     batch = v
@@ -153,6 +184,17 @@ impl SinkConfig {
                 path: PathBuf::from(path),
                 max_bytes,
                 keep,
+                min_priority,
+            }),
+            Some(("syslog", target)) => Ok(SinkConfig::Syslog {
+                target: SyslogTarget::parse(target).ok_or_else(|| {
+                    bad(
+                        "syslog target must be udp://HOST:PORT, tcp://HOST:PORT or unix://PATH"
+                            .into(),
+                    )
+                })?,
+                format: sformat,
+                facility,
                 min_priority,
             }),
             Some((kind @ ("webhook" | "slack" | "elasticsearch" | "splunk" | "loki"), url))
@@ -214,6 +256,12 @@ impl SinkConfig {
                 *min_priority,
             )?),
             SinkConfig::Webhook(cfg) => Box::new(WebhookSink::start(cfg.clone())?),
+            SinkConfig::Syslog {
+                target,
+                format,
+                facility,
+                min_priority,
+            } => Box::new(SyslogSink::open(target, *format, *facility, *min_priority)?),
         })
     }
 }
