@@ -58,6 +58,7 @@ start_agent() { # args: log file
 stop_capture() {
   if [[ -n "${RSS_OUT:-}" ]]; then
     awk '/VmHWM/ {print $2}' /proc/"$CAP"/status >> "$RSS_OUT"
+    awk '/VmRSS/ {print $2}' /proc/"$CAP"/status >> "$RSS_OUT.now"
   fi
   kill -INT "$CAP"; wait "$CAP" || true
 }
@@ -66,6 +67,7 @@ declare -A OPEN EXEC CONN
 MODES=(bare filter-path filter-comm full agent)
 RSS_LOG="$OUT/agent-rss.txt"
 : > "$RSS_LOG"
+: > "$RSS_LOG.now"
 for mode in "${MODES[@]}"; do
   o=(); e=(); c=()
   for rep in $(seq 1 "$REPS"); do
@@ -98,7 +100,7 @@ for mode in "${MODES[@]}"; do
     "$(div "${CONN[$mode]}" "1000")" "$(div "${CONN[$mode]}" "${CONN[bare]}")"
 done
 
-echo "agent peak RSS (VmHWM, median): $(median < "$RSS_LOG") kB"
+echo "agent RSS after the workloads (VmRSS, median): $(median < "$RSS_LOG.now") kB; peak (VmHWM, includes start-up): $(median < "$RSS_LOG") kB"
 
 echo
 echo "Throughput: 2 parallel open/close loops of $N_OPEN under full capture (kind=open)"

@@ -12,4 +12,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod sinks;
 
-pub use pipeline::{run, AgentConfig, AgentError, AgentStats};
+pub use pipeline::{run, run_with_reload, AgentConfig, AgentError, AgentStats};

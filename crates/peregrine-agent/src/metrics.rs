@@ -33,6 +33,13 @@ pub struct AlertLabel {
     pub priority: String,
 }
 
+/// Label: outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// ok or error.
+    pub result: String,
+}
+
 /// Label: sink.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SinkLabel {
@@ -69,6 +76,8 @@ pub struct Metrics {
     pub process_evictions: Counter,
     /// Containers known.
     pub containers: Gauge,
+    /// Rule reloads by outcome.
+    pub rule_reloads: Family<ResultLabel, Counter>,
     healthy: AtomicBool,
     last_kernel: [AtomicU64; 12],
 }
@@ -91,6 +100,7 @@ impl Metrics {
             processes: Gauge::default(),
             process_evictions: Counter::default(),
             containers: Gauge::default(),
+            rule_reloads: Family::default(),
             healthy: AtomicBool::new(true),
             last_kernel: Default::default(),
             registry: Registry::default(),
@@ -148,6 +158,11 @@ impl Metrics {
             m.process_evictions.clone(),
         );
         registry.register("containers", "Containers known", m.containers.clone());
+        registry.register(
+            "rule_reloads",
+            "Rule reloads by outcome",
+            m.rule_reloads.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 

@@ -189,11 +189,23 @@ pub fn run(
     stop: Arc<AtomicBool>,
     ready: impl FnOnce(Option<std::net::SocketAddr>),
 ) -> Result<AgentStats, AgentError> {
+    run_with_reload(cfg, stop, Arc::new(AtomicBool::new(false)), ready)
+}
+
+/// Like [`run`]; setting `reload` makes the agent load its rule files again
+/// (process table, containers and buffers are kept; a rule set that fails to
+/// load is reported and the previous one stays in force).
+pub fn run_with_reload(
+    cfg: &AgentConfig,
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+    ready: impl FnOnce(Option<std::net::SocketAddr>),
+) -> Result<AgentStats, AgentError> {
     let metrics = Metrics::new();
     if cfg.rules.is_empty() {
         return Err(AgentError::NoRules);
     }
-    let engine = Engine::from_files(&cfg.rules)?;
+    let mut engine = Engine::from_files(&cfg.rules)?;
     for w in engine
         .warnings()
         .iter()
@@ -207,6 +219,7 @@ pub fn run(
         .map(|s| s.build())
         .collect::<Result<Vec<_>, _>>()?;
     let kinds = engine.required_kinds();
+    let attached = kinds.clone();
     tracing::info!(
         rules = engine.stats().enabled,
         kinds = kinds.len(),
@@ -311,6 +324,50 @@ pub fn run(
     let mut last_gc = Instant::now();
     let mut last_trim = Instant::now();
     loop {
+        if reload.swap(false, Ordering::SeqCst) {
+            match Engine::from_files(&cfg.rules) {
+                Ok(new) => {
+                    let missing: Vec<&str> = new
+                        .required_kinds()
+                        .difference(&attached)
+                        .map(|k| k.name())
+                        .collect();
+                    if !missing.is_empty() {
+                        tracing::warn!(
+                            "reloaded rules need event kinds not captured since start ({}): restart the agent to capture them",
+                            missing.join(", ")
+                        );
+                    }
+                    tracing::info!(rules = new.stats().enabled, "rules reloaded");
+                    engine = new;
+                    memo = engine.memo();
+                    metrics
+                        .rule_reloads
+                        .get_or_create(&crate::metrics::ResultLabel {
+                            result: "ok".into(),
+                        })
+                        .inc();
+                }
+                Err(e) => {
+                    let first = e
+                        .diagnostics
+                        .iter()
+                        .find(|d| d.is_error())
+                        .map(|d| d.to_string())
+                        .unwrap_or_default();
+                    tracing::error!(
+                        "rule reload failed, keeping the rules in force: {}",
+                        first.lines().next().unwrap_or("")
+                    );
+                    metrics
+                        .rule_reloads
+                        .get_or_create(&crate::metrics::ResultLabel {
+                            result: "error".into(),
+                        })
+                        .inc();
+                }
+            }
+        }
         let batch = match ev_rx.recv_timeout(Duration::from_millis(200)) {
             Ok(b) => b,
             Err(RecvTimeoutError::Timeout) => {

@@ -33,17 +33,22 @@ pub fn run(args: AgentArgs) -> Result<()> {
         ..AgentConfig::default()
     };
     crate::capture::install_stop_handlers();
+    crate::capture::install_reload_handler();
     let stop = Arc::new(AtomicBool::new(false));
-    let watch = stop.clone();
+    let reload = Arc::new(AtomicBool::new(false));
+    let (watch, watch_reload) = (stop.clone(), reload.clone());
     std::thread::spawn(move || loop {
         if crate::capture::stop_requested() {
             watch.store(true, Ordering::SeqCst);
             break;
         }
+        if crate::capture::reload_requested() {
+            watch_reload.store(true, Ordering::SeqCst);
+        }
         std::thread::sleep(Duration::from_millis(50));
     });
     let ready = args.ready;
-    let stats = peregrine_agent::run(&cfg, stop, |metrics| {
+    let stats = peregrine_agent::run_with_reload(&cfg, stop, reload, |metrics| {
         if let Some(addr) = metrics {
             tracing::info!("metrics on http://{addr}/metrics");
         }

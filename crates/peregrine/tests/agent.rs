@@ -359,3 +359,86 @@ fn ten_thousand_short_lived_processes_leave_memory_flat() {
         "anonymous RSS grew from {half} kB after 5,000 processes to {full} kB after 10,000"
     );
 }
+
+#[test]
+fn sighup_reloads_rules_and_a_broken_file_keeps_the_old_ones() {
+    let dir = std::env::temp_dir().join(format!("pg-agent-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.yaml");
+    let marker = |tag: &str| dir.join(format!("target-{tag}"));
+    let rule = |tag: &str| {
+        format!(
+            "- rule: Touch {tag}\n  desc: d\n  condition: evt.type in (open, openat) and fd.name = {}\n  output: \"{tag} %fd.name\"\n  priority: NOTICE\n",
+            marker(tag).display()
+        )
+    };
+    std::fs::write(&rules, rule("a")).unwrap();
+    std::fs::write(marker("a"), "").unwrap();
+    std::fs::write(marker("b"), "").unwrap();
+    let out = dir.join("alerts.jsonl");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
+    cmd.args(["agent", "--ready", "--no-metrics", "--rules"])
+        .arg(&rules)
+        .arg("--output")
+        .arg(format!("file:{}", out.display()));
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("ready") {
+        let n = err.read(&mut buf).unwrap();
+        assert!(n > 0, "{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut err, &mut std::io::sink());
+    });
+    let agent = Agent {
+        child,
+        metrics: String::new(),
+    };
+    let cat = |p: &std::path::Path| {
+        Command::new("cat")
+            .arg(p)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+    };
+    cat(&marker("a"));
+    wait_for_line(&out, |v| v["rule"] == "Touch a");
+
+    std::fs::write(&rules, rule("b")).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.child.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(800));
+    cat(&marker("b"));
+    wait_for_line(&out, |v| v["rule"] == "Touch b");
+
+    std::fs::write(&rules, "- rule: broken\n  condition: (\n").unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(agent.child.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(800));
+    cat(&marker("b"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"Touch b\""))
+            .count();
+        if n >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old rules stopped working after a failed reload"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    agent.stop();
+    std::fs::remove_dir_all(dir).ok();
+}
