@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod alert;
+pub mod config;
 pub mod context;
 pub mod dedup;
 pub mod metrics;

@@ -7,31 +7,72 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Run the agent until SIGINT/SIGTERM.
-pub fn run(args: AgentArgs) -> Result<()> {
-    let sinks = args
-        .outputs
-        .iter()
-        .map(|s| SinkConfig::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let cfg = AgentConfig {
-        rules: args.rules,
-        sinks,
-        docker_socket: args.docker_socket,
-        ring_mib: args.ring_mib,
-        btf: args.btf,
-        metrics_addr: if args.no_metrics {
-            None
-        } else {
-            Some(args.metrics_addr)
-        },
-        dedup: peregrine_agent::dedup::DedupConfig {
-            window: Duration::from_secs(args.dedup_window),
-            key_fields: args.dedup_fields,
-            rate_per_rule: args.rate_limit,
-        },
+/// Build the effective configuration: defaults < file < environment < flags.
+pub fn effective_config(args: &AgentArgs) -> Result<AgentConfig> {
+    let mut cfg = AgentConfig {
+        metrics_addr: Some("127.0.0.1:9376".parse().expect("valid address")),
         ..AgentConfig::default()
     };
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read configuration {}: {e}", path.display()))?;
+        if let Err(errs) = peregrine_agent::config::apply_file(
+            &mut cfg,
+            &path.display().to_string(),
+            &text,
+            path.parent(),
+        ) {
+            for e in &errs {
+                eprintln!("{e}");
+            }
+            anyhow::bail!("{} error(s) in {}", errs.len(), path.display());
+        }
+    }
+    peregrine_agent::config::apply_env(&mut cfg, |k| std::env::var(k).ok())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if !args.rules.is_empty() {
+        cfg.rules = args.rules.clone();
+    }
+    if !args.outputs.is_empty() {
+        cfg.sinks = args
+            .outputs
+            .iter()
+            .map(|s| SinkConfig::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
+    }
+    if let Some(d) = &args.docker_socket {
+        cfg.docker_socket = d.clone();
+    }
+    if let Some(r) = args.ring_mib {
+        cfg.ring_mib = r;
+    }
+    if args.btf.is_some() {
+        cfg.btf = args.btf.clone();
+    }
+    if let Some(a) = args.metrics_addr {
+        cfg.metrics_addr = Some(a);
+    }
+    if args.no_metrics {
+        cfg.metrics_addr = None;
+    }
+    if let Some(w) = args.dedup_window {
+        cfg.dedup.window = Duration::from_secs(w);
+    }
+    if !args.dedup_fields.is_empty() {
+        cfg.dedup.key_fields = args.dedup_fields.clone();
+    }
+    if let Some(r) = args.rate_limit {
+        cfg.dedup.rate_per_rule = r;
+    }
+    if cfg.rules.is_empty() {
+        anyhow::bail!("no rule files: give --rules FILE, rules: in --config, or PEREGRINE_RULES");
+    }
+    Ok(cfg)
+}
+
+/// Run the agent until SIGINT/SIGTERM.
+pub fn run(args: AgentArgs) -> Result<()> {
+    let cfg = effective_config(&args)?;
     crate::capture::install_stop_handlers();
     crate::capture::install_reload_handler();
     let stop = Arc::new(AtomicBool::new(false));

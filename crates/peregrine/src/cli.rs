@@ -24,47 +24,65 @@ pub enum Command {
     Rules(RulesCommand),
     /// Run the agent: watch the host, evaluate rules, send alerts.
     Agent(AgentArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `peregrine config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file (and the rules and outputs it names).
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 /// `peregrine agent`.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
+    /// YAML configuration file (flags and PEREGRINE_* variables override it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Rule files, loaded in order (repeatable).
-    #[arg(long = "rules", value_name = "FILE", required = true)]
+    #[arg(long = "rules", value_name = "FILE")]
     pub rules: Vec<PathBuf>,
-    /// Alert output (repeatable): stdout | stdout:json | file:PATH, with
-    /// options ,min=PRIORITY ,max_mb=N ,keep=N.
-    #[arg(long = "output", value_name = "SPEC", default_value = "stdout")]
+    /// Alert output (repeatable; default stdout): stdout | stdout:json |
+    /// file:PATH | webhook:URL | slack:URL | elasticsearch:URL | splunk:URL |
+    /// loki:URL | syslog:udp|tcp|unix://…, with options ,min=PRIORITY …
+    #[arg(long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
     /// Docker Engine API socket.
-    #[arg(long, default_value = "/var/run/docker.sock")]
-    pub docker_socket: PathBuf,
+    #[arg(long)]
+    pub docker_socket: Option<PathBuf>,
     /// Ring buffer size in MiB.
-    #[arg(long, default_value_t = 16)]
-    pub ring_mib: u32,
+    #[arg(long)]
+    pub ring_mib: Option<u32>,
     /// BTF file to use instead of /sys/kernel/btf/vmlinux.
     #[arg(long)]
     pub btf: Option<PathBuf>,
     /// Write a line "ready" on stderr once attached (for scripts).
     #[arg(long)]
     pub ready: bool,
-    /// Address of the Prometheus /metrics and /healthz endpoint.
-    #[arg(long, default_value = "127.0.0.1:9376")]
-    pub metrics_addr: std::net::SocketAddr,
+    /// Address of the Prometheus /metrics and /healthz endpoint
+    /// (default 127.0.0.1:9376).
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Do not serve metrics.
     #[arg(long)]
     pub no_metrics: bool,
     /// Aggregate identical alerts (same rule and key fields) within this
     /// many seconds; 0 disables.
-    #[arg(long, default_value_t = 0)]
-    pub dedup_window: u64,
+    #[arg(long)]
+    pub dedup_window: Option<u64>,
     /// Fields that make two alerts identical (default: every output field
     /// except pids, fds, ports and times); repeatable.
     #[arg(long = "dedup-field")]
     pub dedup_fields: Vec<String>,
     /// At most this many alerts per second per rule; 0: unlimited.
-    #[arg(long, default_value_t = 0)]
-    pub rate_limit: u32,
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
 }
 
 /// `peregrine rules …`.

@@ -7,6 +7,47 @@ mod rules;
 
 use clap::Parser;
 
+fn config_check(file: std::path::PathBuf) -> anyhow::Result<()> {
+    let args = cli::AgentArgs {
+        config: Some(file.clone()),
+        rules: vec![],
+        outputs: vec![],
+        docker_socket: None,
+        ring_mib: None,
+        btf: None,
+        ready: false,
+        metrics_addr: None,
+        no_metrics: false,
+        dedup_window: None,
+        dedup_fields: vec![],
+        rate_limit: None,
+    };
+    let cfg = agent::effective_config(&args)?;
+    let engine = peregrine_rules::Engine::from_files(&cfg.rules).map_err(|e| {
+        for d in e.diagnostics.iter().filter(|d| d.is_error()) {
+            eprintln!("{d}");
+        }
+        anyhow::anyhow!("the rules named by {} do not load", file.display())
+    })?;
+    println!("{}: ok", file.display());
+    println!(
+        "  rules: {} files, {} enabled rules",
+        cfg.rules.len(),
+        engine.stats().enabled
+    );
+    println!("  outputs: {}", cfg.sinks.len());
+    match cfg.metrics_addr {
+        Some(a) => println!("  metrics: http://{a}/metrics"),
+        None => println!("  metrics: off"),
+    }
+    println!(
+        "  dedup window: {}s, rate limit: {}/s per rule",
+        cfg.dedup.window.as_secs(),
+        cfg.dedup.rate_per_rule
+    );
+    Ok(())
+}
+
 fn main() {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
@@ -20,6 +61,7 @@ fn main() {
         cli::Command::Capture(args) => capture::run(args),
         cli::Command::Rules(cmd) => rules::run(cmd),
         cli::Command::Agent(args) => agent::run(args),
+        cli::Command::Config(cli::ConfigCommand::Check { file }) => config_check(file),
     };
     if let Err(e) = result {
         eprintln!("peregrine: error: {e:#}");

@@ -158,3 +158,58 @@ fn rules_validate_reports_errors_with_a_caret_and_fails() {
     assert!(err.contains("1 error(s); nothing loaded"), "{err}");
     std::fs::remove_file(f).ok();
 }
+
+#[test]
+fn config_check_accepts_a_good_file_and_locates_errors_in_a_bad_one() {
+    let dir = std::env::temp_dir().join(format!("pg-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../rules/falco-upstream/falco_rules.yaml"
+    );
+    let good = dir.join("good.yaml");
+    std::fs::write(
+        &good,
+        format!("rules: [{rules}]\noutputs:\n  - stdout:json\n  - \"file:/tmp/x.jsonl,min=warning\"\nmetrics_addr: 127.0.0.1:9400\ndedup: {{window: 30}}\n"),
+    )
+    .unwrap();
+    let out = peregrine()
+        .args(["config", "check"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(": ok") && text.contains("outputs: 2") && text.contains("dedup window: 30s"),
+        "{text}"
+    );
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "rules: [/nonexistent.yaml]\noutputs: [\"webhook:ftp://x\"]\nring_mb: 8\n",
+    )
+    .unwrap();
+    let out = peregrine()
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml:3:1: error: unknown key 'ring_mb'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.yaml:2:11: error: invalid sink 'webhook:ftp://x'"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}

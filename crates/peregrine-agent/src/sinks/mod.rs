@@ -200,6 +200,11 @@ impl SinkConfig {
             Some((kind @ ("webhook" | "slack" | "elasticsearch" | "splunk" | "loki"), url))
                 if !url.is_empty() =>
             {
+                match reqwest::Url::parse(url) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                    Ok(_) => return Err(bad("the URL must be http:// or https://".into())),
+                    Err(e) => return Err(bad(format!("invalid URL: {e}"))),
+                }
                 let format = match kind {
                     "slack" => HttpFormat::Slack,
                     "elasticsearch" => HttpFormat::ElasticBulk {
