@@ -226,6 +226,45 @@ static __always_inline void pg_fill_header(struct pg_header *h, struct task_stru
 		h->cgroup[0] = 0;
 }
 
+/*
+ * Header of the current task through BTF pointers: direct (exception-table
+ * protected) loads instead of one bpf_probe_read_kernel() per field. Needs
+ * bpf_get_current_task_btf() (Linux 5.11+).
+ */
+static __always_inline void pg_fill_header_cur(struct pg_header *h, __u16 kind, __u16 sys)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 pt = bpf_get_current_pid_tgid();
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->kind = kind;
+	h->syscall = sys;
+	h->pid = pt >> 32;
+	h->tid = (__u32)pt;
+	h->ppid = task->real_parent->tgid;
+
+	struct pid *tp = task->group_leader->thread_pid;
+	struct upid up = pg_upid(tp, tp->level);
+	h->vpid = up.nr;
+	h->pid_ns = BPF_CORE_READ(up.ns, ns.inum);
+
+	const struct cred *cred = task->cred;
+	h->uid = cred->uid.val;
+	h->gid = cred->gid.val;
+	h->euid = cred->euid.val;
+	h->egid = cred->egid.val;
+	h->loginuid = task->loginuid.val;
+	struct nsproxy *nsp = task->nsproxy;
+	if (nsp) {
+		h->mnt_ns = nsp->mnt_ns->ns.inum;
+		h->net_ns = nsp->net_ns->ns.inum;
+	}
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	const char *cgname = task->cgroups->dfl_cgrp->kn->name;
+	if (!cgname || bpf_probe_read_kernel_str(h->cgroup, sizeof(h->cgroup), cgname) < 0)
+		h->cgroup[0] = 0;
+}
+
 /* Append a user-space string to the data region. */
 static __always_inline void pg_put_user_str(__u8 *data, __u32 *pos, struct pg_str *s,
 					    const void *src)
@@ -478,7 +517,7 @@ int sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	__u8 *data = sc->rec + sizeof(*ev);
 	__u32 pos = 0;
 	__builtin_memset(ev, 0, sizeof(*ev));
-	pg_fill_header(&ev->hdr, task, PG_KIND_EXEC, PG_SYS_EXECVE);
+	pg_fill_header_cur(&ev->hdr, PG_KIND_EXEC, PG_SYS_EXECVE);
 
 	const struct cred *cred = BPF_CORE_READ(task, cred);
 	bpf_core_read(&ev->cap_effective, sizeof(__u64), &cred->cap_effective);
@@ -584,7 +623,7 @@ int sched_process_exit(void *ctx)
 		return 0;
 	struct pg_exit_event *ev = (struct pg_exit_event *)sc->rec;
 	__builtin_memset(ev, 0, sizeof(*ev));
-	pg_fill_header(&ev->hdr, task, PG_KIND_EXIT, PG_SYS_NONE);
+	pg_fill_header_cur(&ev->hdr, PG_KIND_EXIT, PG_SYS_NONE);
 	int code = BPF_CORE_READ(task, exit_code);
 	ev->code = (code >> 8) & 0xff;
 	ev->signal = code & 0x7f;
@@ -775,7 +814,7 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 		return 0;
 	}
 	/* The header last: filtered records never pay for it. */
-	pg_fill_header(&ev->hdr, task, kind, sys);
+	pg_fill_header_cur(&ev->hdr, kind, sys);
 	pg_submit(&ev->hdr, sizeof(*ev) + pos, pg_category(kind));
 	return 0;
 }
