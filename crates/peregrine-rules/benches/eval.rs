@@ -206,5 +206,8 @@ fn main() {
         n as f64 / secs,
         secs * 1e9 / n as f64
     );
-    println!("allocations per event on the hot path: {:.2}", allocs as f64 / n as f64);
+    println!(
+        "allocations per event on the hot path: {:.2}",
+        allocs as f64 / n as f64
+    );
 }

@@ -257,6 +257,14 @@ impl<'a> Compiler<'a> {
                 Rhs::Lit(lit)
             }
         };
+        // evt.type against names: a bitmask test instead of string work.
+        let rhs = match (&rhs, field.def.name, op, f.transformers.is_empty()) {
+            (Rhs::Set(set), "evt.type", Op::In, true) => {
+                types_rhs(set.strs.iter().cloned().collect())
+            }
+            (Rhs::Lit(l), "evt.type", Op::Eq | Op::Ne, true) => types_rhs(vec![l.text.clone()]),
+            _ => rhs,
+        };
         let any_ancestor = crate::eval::is_any_ancestor(&field);
         Some(Node::Check(Box::new(Check {
             field,
@@ -372,6 +380,16 @@ impl<'a> Compiler<'a> {
     }
 }
 
+fn types_rhs(names: Vec<String>) -> Rhs {
+    let mut mask = 0u128;
+    for n in &names {
+        if let Some(c) = crate::eval::evt_type_code_of(n) {
+            mask |= 1u128 << c;
+        }
+    }
+    Rhs::Types(mask, Arc::new(names))
+}
+
 /// Event types a condition can match; `None` means any.
 fn event_types(n: &Node) -> Option<BTreeSet<String>> {
     match n {
@@ -379,6 +397,7 @@ fn event_types(n: &Node) -> Option<BTreeSet<String>> {
             match (&c.op, &c.rhs) {
                 (Op::Eq, Rhs::Lit(l)) => Some([l.text.clone()].into_iter().collect()),
                 (Op::In, Rhs::Set(s)) => Some(s.strs.iter().cloned().collect()),
+                (Op::Eq | Op::In, Rhs::Types(_, names)) => Some(names.iter().cloned().collect()),
                 _ => None,
             }
         }

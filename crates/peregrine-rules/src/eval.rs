@@ -115,6 +115,35 @@ pub enum Rhs {
     Bytes(Vec<u8>),
     /// Another field.
     Field(Box<Bound>, Vec<Transformer>),
+    /// `evt.type` compared with names: a bit per event type code (no string
+    /// work per event), and the names for analysis.
+    Types(u128, Arc<Vec<String>>),
+}
+
+/// Small integer for each `evt.type` Peregrine produces.
+pub fn evt_type_code(ev: &peregrine_event::Event) -> u32 {
+    use peregrine_event::EventKind;
+    match ev.kind {
+        EventKind::Exec => 0,
+        EventKind::Fork => 1,
+        EventKind::Exit => 2,
+        _ => ev.syscall.map(|s| 3 + s.id() as u32).unwrap_or(127),
+    }
+}
+
+/// The code of an `evt.type` name, if Peregrine produces that type.
+pub fn evt_type_code_of(name: &str) -> Option<u32> {
+    match name {
+        "execve" => Some(0),
+        "clone" => Some(1),
+        "procexit" => Some(2),
+        other => other
+            .parse::<peregrine_event::Syscall>()
+            .ok()
+            .filter(|s| *s != peregrine_event::Syscall::Execve)
+            .map(|s| 3 + s.id() as u32)
+            .filter(|c| *c < 127),
+    }
 }
 
 /// A compiled check.
@@ -314,6 +343,10 @@ fn hex_contains(hay: &[u8], needle: &[u8], prefix_only: bool) -> bool {
 impl Check {
     /// Evaluate.
     pub fn eval(&self, ctx: &dyn Context) -> bool {
+        if let Rhs::Types(mask, _) = &self.rhs {
+            let hit = (mask >> evt_type_code(ctx.event())) & 1 == 1;
+            return if self.op == Op::Ne { !hit } else { hit };
+        }
         // "Any ancestor" fields: walk the ancestry without collecting it.
         if self.any_ancestor {
             let mut any = false;
@@ -393,6 +426,9 @@ impl Check {
             Rhs::Prefixes(p) => pmatch(&str_of(v), p),
             Rhs::Regex(re) => re.is_match(&str_of(v)),
             Rhs::Bytes(b) => hex_contains(str_of(v).as_bytes(), b, op == Op::BStartsWith),
+            Rhs::Types(mask, _) => {
+                evt_type_code_of(&str_of(v)).is_some_and(|c| (mask >> c) & 1 == 1)
+            }
             Rhs::Field(other, ts) => {
                 let Some(o) = extract(other, ctx).and_then(|o| transform(o, ts)) else {
                     return false;
