@@ -11,6 +11,7 @@ pub mod context;
 pub mod dedup;
 pub mod metrics;
 pub mod pipeline;
+pub mod replay;
 pub mod sinks;
 
 pub use pipeline::{run, run_with_reload, AgentConfig, AgentError, AgentStats};

@@ -50,6 +50,10 @@ impl Clock {
     pub fn with_offset(offset_ns: i128) -> Clock {
         Clock { offset_ns }
     }
+    /// The offset (realtime minus boottime, ns).
+    pub fn offset_ns(&self) -> i128 {
+        self.offset_ns
+    }
     /// Wall-clock nanoseconds for a boottime stamp.
     pub fn wall(&self, boot_ns: u64) -> u64 {
         (boot_ns as i128 + self.offset_ns).clamp(0, u64::MAX as i128) as u64

@@ -1,11 +1,12 @@
 //! Host state shared by the state layer (which builds it) and the rule
 //! engine (which reads it): processes and containers.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A process as the rule engine sees it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProcessView {
     /// Thread group id.
     pub pid: u32,
@@ -43,7 +44,8 @@ pub struct ProcessView {
 }
 
 /// Container metadata.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ContainerView {
     /// Full container id.
     pub id: String,

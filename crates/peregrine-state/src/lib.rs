@@ -129,6 +129,15 @@ impl ProcessTable {
         }
     }
 
+    /// Every live (not exited) process with its cgroup leaf name.
+    pub fn snapshot(&self) -> Vec<(ProcessView, String)> {
+        self.procs
+            .values()
+            .filter(|e| e.exited.is_none())
+            .map(|e| (e.view.clone(), e.cgroup.clone()))
+            .collect()
+    }
+
     /// Look a process up.
     pub fn get(&self, pid: u32) -> Option<&ProcessView> {
         self.procs.get(&pid).map(|e| &e.view)

@@ -38,6 +38,21 @@ impl UserDb {
         }
     }
 
+    /// A database from known pairs (replay).
+    pub fn from_pairs(users: &[(u32, String)]) -> UserDb {
+        UserDb {
+            users: users.iter().cloned().collect(),
+            groups: HashMap::new(),
+        }
+    }
+
+    /// Every uid → name pair.
+    pub fn users(&self) -> Vec<(u32, String)> {
+        let mut v: Vec<(u32, String)> = self.users.iter().map(|(k, v)| (*k, v.clone())).collect();
+        v.sort();
+        v
+    }
+
     /// Name of a uid.
     pub fn user(&self, uid: u32) -> Option<&str> {
         self.users.get(&uid).map(String::as_str)

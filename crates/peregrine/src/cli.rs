@@ -27,6 +27,43 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Record kernel activity to a capture file.
+    Record(RecordArgs),
+    /// Evaluate rules against a capture file.
+    Replay(ReplayArgs),
+}
+
+/// `peregrine record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Capture file to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Stop after this many seconds (without a command: until Ctrl-C).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Capture only what these rule files need (default: everything).
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Ring buffer size in MiB.
+    #[arg(long, default_value_t = 16)]
+    pub ring_mib: u32,
+    /// Run this command and record until it exits.
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+/// `peregrine replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture file.
+    pub file: PathBuf,
+    /// Rule files.
+    #[arg(long = "rules", value_name = "FILE", required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Alerts as JSON lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `peregrine config …`.

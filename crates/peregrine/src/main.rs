@@ -3,6 +3,7 @@ mod agent;
 mod capture;
 mod cli;
 mod filter;
+mod record;
 mod rules;
 
 use clap::Parser;
@@ -61,6 +62,8 @@ fn main() {
         cli::Command::Capture(args) => capture::run(args),
         cli::Command::Rules(cmd) => rules::run(cmd),
         cli::Command::Agent(args) => agent::run(args),
+        cli::Command::Record(args) => record::record(args),
+        cli::Command::Replay(args) => record::replay(args),
         cli::Command::Config(cli::ConfigCommand::Check { file }) => config_check(file),
     };
     if let Err(e) = result {

@@ -1,0 +1,196 @@
+//! `peregrine record` and `peregrine replay`.
+use crate::cli::{RecordArgs, ReplayArgs};
+use anyhow::{bail, Context, Result};
+use peregrine_capture::{Header, Reader, SnapshotProcess, Writer};
+use peregrine_event::{decode, EventKind};
+use peregrine_rules::Engine;
+use peregrine_sensor::{Sensor, SensorConfig};
+use peregrine_state::{container_id, ContainerCache, ProcessTable, UserDb};
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufReader, BufWriter, Write};
+use std::time::{Duration, Instant};
+
+fn load_rules(files: &[std::path::PathBuf]) -> Result<Engine> {
+    Engine::from_files(files).map_err(|e| {
+        for d in e.diagnostics.iter().filter(|d| d.is_error()) {
+            eprintln!("{d}");
+        }
+        anyhow::anyhow!("the rules do not load")
+    })
+}
+
+/// Record until the duration, the command's exit or Ctrl-C.
+pub fn record(args: RecordArgs) -> Result<()> {
+    let kinds = if args.rules.is_empty() {
+        EventKind::ALL.iter().copied().collect()
+    } else {
+        load_rules(&args.rules)?.required_kinds()
+    };
+    let mut table = ProcessTable::new(1 << 20);
+    table.seed_from_proc();
+    let users = UserDb::load_host();
+    let mut sensor = Sensor::load(&SensorConfig {
+        kinds: kinds.clone(),
+        ring_bytes: args.ring_mib.max(1) << 20,
+        ..SensorConfig::default()
+    })
+    .context("starting the sensor")?;
+    let header = Header {
+        abi_version: peregrine_event::abi::ABI_VERSION,
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        started_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+        clock_offset_ns: sensor.clock().offset_ns() as i64,
+        kinds: kinds.iter().map(|k| k.name().to_string()).collect(),
+        processes: table
+            .snapshot()
+            .into_iter()
+            .map(|(view, cgroup)| SnapshotProcess { view, cgroup })
+            .collect(),
+        users: users.users(),
+        comment: if args.command.is_empty() {
+            String::new()
+        } else {
+            args.command.join(" ")
+        },
+    };
+    let file = std::fs::File::create(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let mut w = Writer::new(BufWriter::new(file), &header)?;
+    crate::capture::install_stop_handlers();
+    let mut child = match args.command.split_first() {
+        Some((prog, rest)) => Some(
+            std::process::Command::new(prog)
+                .args(rest)
+                .spawn()
+                .with_context(|| format!("running {prog}"))?,
+        ),
+        None => None,
+    };
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let mut containers = ContainerCache::new("/var/run/docker.sock");
+    let mut seen: HashSet<String> = HashSet::new();
+    let clock = sensor.clock();
+    let mut status = None;
+    let mut ended_at: Option<Instant> = None;
+    let mut err: Option<anyhow::Error> = None;
+    loop {
+        if crate::capture::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        if let (Some(c), None) = (child.as_mut(), ended_at) {
+            if let Some(st) = c.try_wait()? {
+                status = Some(st);
+                ended_at = Some(Instant::now());
+            }
+        }
+        // After the command ends, drain what the kernel still holds.
+        if ended_at.is_some_and(|t| t.elapsed() > Duration::from_millis(300)) {
+            break;
+        }
+        let mut pending = Vec::new();
+        sensor.poll_raw(Duration::from_millis(50), |raw| pending.push(raw.to_vec()))?;
+        for raw in pending {
+            if let Ok(ev) = decode(&raw, &clock) {
+                if let Some(id) = container_id(&ev.process.cgroup) {
+                    if seen.insert(id.to_string()) {
+                        if let Some(c) = containers.lookup(&ev.process.cgroup) {
+                            if let Err(e) = w.container(c) {
+                                err = Some(e.into());
+                            }
+                        }
+                    }
+                }
+            }
+            if let Err(e) = w.record(&raw) {
+                err = Some(e.into());
+                break;
+            }
+        }
+        if err.is_some() {
+            break;
+        }
+    }
+    let frames = w.frames();
+    let mut out = w.finish()?;
+    out.flush()?;
+    if let Some(e) = err {
+        return Err(e).context("writing the capture");
+    }
+    let dropped = sensor.dropped().unwrap_or(0);
+    eprintln!(
+        "recorded {frames} frames ({} containers) to {}{}",
+        seen.len(),
+        args.output.display(),
+        if dropped > 0 {
+            format!("; {dropped} events dropped in the kernel")
+        } else {
+            String::new()
+        }
+    );
+    if let Some(st) = status {
+        if !st.success() {
+            eprintln!("peregrine: the recorded command exited with {st}");
+        }
+    }
+    Ok(())
+}
+
+/// Replay a capture through rules.
+pub fn replay(args: ReplayArgs) -> Result<()> {
+    let engine = load_rules(&args.rules)?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let mut reader = Reader::new(BufReader::new(file))
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
+    let started = Instant::now();
+    let (stats, error) = peregrine_agent::replay::replay(
+        &mut reader,
+        &engine,
+        |a| {
+            *by_rule.entry(a.rule.clone()).or_default() += 1;
+            let _ = if args.json {
+                serde_json::to_writer(&mut out, &a)
+                    .map_err(std::io::Error::other)
+                    .and_then(|_| out.write_all(b"\n"))
+            } else {
+                writeln!(out, "{}", a.output)
+            };
+        },
+        |n| eprint!("\rreplayed {n} records"),
+    );
+    out.flush()?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "\rreplayed {} records in {secs:.2}s ({:.0} records/s): {} alerts, {} undecodable",
+        stats.records,
+        stats.records as f64 / secs,
+        stats.alerts,
+        stats.decode_errors
+    );
+    for (rule, n) in &by_rule {
+        eprintln!("  {n:>6}  {rule}");
+    }
+    if let Some(e) = error {
+        bail!(
+            "{}: {e} (the {} records before it were replayed)",
+            args.file.display(),
+            stats.records
+        );
+    }
+    Ok(())
+}
