@@ -37,6 +37,10 @@ pub struct AgentConfig {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Dedup and throttling.
     pub dedup: crate::dedup::DedupConfig,
+    /// Watch only these processes and their descendants (CI mode).
+    pub scope_pids: Option<Vec<u32>>,
+    /// Also collect every alert here (CI mode, tests).
+    pub collector: Option<Arc<std::sync::Mutex<Vec<Alert>>>>,
 }
 
 impl Default for AgentConfig {
@@ -53,6 +57,8 @@ impl Default for AgentConfig {
             max_processes: 65536,
             metrics_addr: None,
             dedup: crate::dedup::DedupConfig::default(),
+            scope_pids: None,
+            collector: None,
         }
     }
 }
@@ -213,11 +219,14 @@ pub fn run_with_reload(
     {
         tracing::info!("{}", w.to_string().lines().next().unwrap_or(""));
     }
-    let sinks = cfg
+    let mut sinks = cfg
         .sinks
         .iter()
         .map(|s| s.build())
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(c) = &cfg.collector {
+        sinks.push(Box::new(crate::sinks::CollectorSink(c.clone())));
+    }
     let kinds = engine.required_kinds();
     let attached = kinds.clone();
     tracing::info!(
@@ -229,6 +238,10 @@ pub fn run_with_reload(
         kinds,
         ring_bytes: cfg.ring_mib.max(1) << 20,
         btf_path: cfg.btf.clone(),
+        filter: peregrine_sensor::KernelFilter {
+            pids: cfg.scope_pids.clone(),
+            ..Default::default()
+        },
         ..SensorConfig::default()
     };
 

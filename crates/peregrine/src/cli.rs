@@ -31,6 +31,28 @@ pub enum Command {
     Record(RecordArgs),
     /// Evaluate rules against a capture file.
     Replay(ReplayArgs),
+    /// Run a command under monitoring; fail when an alert fires.
+    Ci(CiArgs),
+}
+
+/// `peregrine ci`.
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// Rule files.
+    #[arg(long = "rules", value_name = "FILE", required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Fail when an alert at or above this priority fires.
+    #[arg(long, default_value = "warning")]
+    pub fail_on: String,
+    /// Write a SARIF 2.1.0 report.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Write a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// The command to run (after --).
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }
 
 /// `peregrine record`.

@@ -1,6 +1,7 @@
 //! `peregrine`: runtime security for Linux.
 mod agent;
 mod capture;
+mod ci;
 mod cli;
 mod filter;
 mod record;
@@ -63,6 +64,7 @@ fn main() {
         cli::Command::Rules(cmd) => rules::run(cmd),
         cli::Command::Agent(args) => agent::run(args),
         cli::Command::Record(args) => record::record(args),
+        cli::Command::Ci(args) => ci::run(args),
         cli::Command::Replay(args) => record::replay(args),
         cli::Command::Config(cli::ConfigCommand::Check { file }) => config_check(file),
     };

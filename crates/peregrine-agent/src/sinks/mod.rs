@@ -17,6 +17,28 @@ use crate::alert::Alert;
 use peregrine_rules::Priority;
 use std::path::PathBuf;
 
+/// Keeps every alert in memory (CI mode).
+pub struct CollectorSink(pub std::sync::Arc<std::sync::Mutex<Vec<Alert>>>);
+
+impl Sink for CollectorSink {
+    fn name(&self) -> &str {
+        "collector"
+    }
+    fn min_priority(&self) -> Priority {
+        Priority::Debug
+    }
+    fn send(&mut self, alert: &Alert) -> Result<(), SinkError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(alert.clone());
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
 /// Why a sink failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {

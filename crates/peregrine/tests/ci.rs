@@ -1,0 +1,97 @@
+//! `peregrine ci`: a failing command fails the build; reports are written.
+use std::process::Command;
+
+fn rules() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../rules/falco-upstream/falco_rules.yaml"
+    )
+    .to_string()
+}
+
+#[test]
+fn reading_shadow_fails_the_build_and_a_clean_command_passes() {
+    let dir = std::env::temp_dir().join(format!("pg-ci-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sarif = dir.join("out.sarif");
+    let junit = dir.join("out.xml");
+    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(["ci", "--rules", &rules(), "--sarif"])
+        .arg(&sarif)
+        .arg("--junit")
+        .arg(&junit)
+        .args(["--", "sh", "-c", "cat /etc/shadow > /dev/null"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("FAIL  [Warning] Read sensitive file untrusted"),
+        "{err}"
+    );
+
+    // SARIF 2.1.0: the properties the specification requires.
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    assert_eq!(doc["version"], "2.1.0");
+    assert!(doc["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let run = &doc["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "Peregrine");
+    let rule_ids: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let results = run["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for r in results {
+        assert!(
+            rule_ids.contains(&r["ruleId"].as_str().unwrap()),
+            "every result's rule is described"
+        );
+        assert!(["none", "note", "warning", "error"].contains(&r["level"].as_str().unwrap()));
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+        assert!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .starts_with("file:///")
+        );
+    }
+    let shadow = results
+        .iter()
+        .find(|r| r["ruleId"] == "Read sensitive file untrusted")
+        .unwrap();
+    assert_eq!(shadow["level"], "warning");
+    assert_eq!(
+        shadow["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "file:///etc/shadow"
+    );
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.starts_with("<?xml"));
+    assert!(xml.contains("failures=\"1\""), "{xml}");
+    assert!(xml.contains("<testcase classname=\"peregrine.rules\" name=\"Read sensitive file untrusted\">\n      <failure"));
+    assert_eq!(
+        xml.matches("<testcase ").count(),
+        xml.matches("</testcase>").count()
+    );
+
+    // A clean command passes, and its own failure is passed through.
+    let ok = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(["ci", "--rules", &rules(), "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let failing = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(["ci", "--rules", &rules(), "--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(failing.status.code(), Some(3));
+    std::fs::remove_dir_all(dir).ok();
+}
