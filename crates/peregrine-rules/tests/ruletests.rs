@@ -62,3 +62,48 @@ fn docs_rules_md_documents_every_field() {
         );
     }
 }
+
+#[test]
+fn the_default_ruleset_loads_and_every_embedded_test_passes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/peregrine");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let e = Engine::from_files(&files).unwrap_or_else(|e| panic!("{e}"));
+    assert!(e.stats().enabled >= 30, "{:?}", e.stats());
+    assert!(
+        e.warnings().is_empty(),
+        "{:?}",
+        e.warnings()
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+    );
+    let (outcomes, diags) = ruletest::run_all(&e);
+    assert!(
+        diags.is_empty(),
+        "{:?}",
+        diags.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+    );
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.passed())
+        .map(|o| format!("{} :: {}", o.rule, o.name))
+        .collect();
+    assert!(failed.is_empty(), "failing rule tests: {failed:?}");
+    for r in e.rules() {
+        assert!(
+            outcomes.iter().any(|o| o.rule == r.name && o.expect),
+            "rule '{}' has no test that makes it fire",
+            r.name
+        );
+        assert!(
+            r.tags.iter().any(|t| t.starts_with('T')),
+            "rule '{}' has no ATT&CK technique tag",
+            r.name
+        );
+    }
+}

@@ -95,3 +95,50 @@ fn reading_shadow_fails_the_build_and_a_clean_command_passes() {
     assert_eq!(failing.status.code(), Some(3));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Event-generator behaviours (their shell equivalents) run for real under
+/// `peregrine ci` with the default ruleset: each raises its rule.
+#[test]
+fn the_default_ruleset_catches_real_behaviour() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    let script = r#"
+        f=$(mktemp); chmod u+s $f; rm -f $f
+        mkdir /tmp/.pg-hidden-$$; rmdir /tmp/.pg-hidden-$$
+        d=$(mktemp -d); : > $d/syslog; rm -rf $d
+        echo ZGVjb2Rl | base64 -d >/dev/null
+        touch /tmp/pg_ash_history-$$; mv /tmp/pg_ash_history-$$ /tmp/ash_history; rm -f /tmp/ash_history
+        find /tmp -maxdepth 1 -iname id_rsa >/dev/null
+        cat /proc/self/environ >/dev/null
+        ln -s /etc /tmp/pg-etc-link-$$; rm -f /tmp/pg-etc-link-$$
+        true
+    "#;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
+    cmd.args(["ci", "--fail-on", "critical"]);
+    for f in &files {
+        cmd.args(["--rules", f]);
+    }
+    let out = cmd.args(["--", "sh", "-c", script]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    for rule in [
+        "Setuid or setgid bit set",
+        "Hidden file or directory created in a temporary directory",
+        "Log file cleared",
+        "Payload decoded with base64",
+        "Shell history cleared",
+        "Search for credentials or private keys",
+        "Process memory or environment read",
+        "Sensitive file linked",
+    ] {
+        assert!(
+            err.contains(&format!("] {rule}:")),
+            "'{rule}' did not fire:\n{err}"
+        );
+    }
+    assert_eq!(out.status.code(), Some(0), "nothing critical fired:\n{err}");
+}
