@@ -239,10 +239,11 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
             let name = s(fd, "name")
                 .or_else(|| s(args, "name"))
                 .unwrap_or_default();
+            let raw = s(fd, "nameraw").unwrap_or_else(|| name.clone());
             EventData::File(FileOp {
                 ret: res.unwrap_or(if k == EventKind::Open { 3 } else { 0 }),
-                path: name.clone(),
-                raw_path: name,
+                path: name,
+                raw_path: raw,
                 path2: s(args, "newpath").or_else(|| s(args, "target")),
                 flags: match s(fd, "flags").or_else(|| s(args, "flags")) {
                     Some(f) => open_flags(&f)?,

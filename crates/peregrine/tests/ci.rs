@@ -116,6 +116,9 @@ fn the_default_ruleset_catches_real_behaviour() {
         find /tmp -maxdepth 1 -iname id_rsa >/dev/null
         cat /proc/self/environ >/dev/null
         ln -s /etc /tmp/pg-etc-link-$$; rm -f /tmp/pg-etc-link-$$
+        cat /etc/../etc/../etc/shadow >/dev/null
+        touch /dev/pg-eg-$$; rm -f /dev/pg-eg-$$
+        mkdir /bin/pg-eg-$$; rmdir /bin/pg-eg-$$
         true
     "#;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
@@ -134,6 +137,10 @@ fn the_default_ruleset_catches_real_behaviour() {
         "Search for credentials or private keys",
         "Process memory or environment read",
         "Sensitive file linked",
+        "Directory traversal to a sensitive file",
+        "Shadow file read",
+        "File created below /dev",
+        "Binary directory modified",
     ] {
         assert!(
             err.contains(&format!("] {rule}:")),
