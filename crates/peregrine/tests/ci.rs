@@ -119,6 +119,8 @@ fn the_default_ruleset_catches_real_behaviour() {
         cat /etc/../etc/../etc/shadow >/dev/null
         touch /dev/pg-eg-$$; rm -f /dev/pg-eg-$$
         mkdir /bin/pg-eg-$$; rmdir /bin/pg-eg-$$
+        touch /etc/pg-eg-$$; rm -f /etc/pg-eg-$$
+        touch /root/pg-eg-$$; rm -f /root/pg-eg-$$
         true
     "#;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
@@ -141,6 +143,8 @@ fn the_default_ruleset_catches_real_behaviour() {
         "Shadow file read",
         "File created below /dev",
         "Binary directory modified",
+        "File written below /etc",
+        "File written directly below /root",
     ] {
         assert!(
             err.contains(&format!("] {rule}:")),
