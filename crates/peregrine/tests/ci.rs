@@ -30,8 +30,30 @@ fn reading_shadow_fails_the_build_and_a_clean_command_passes() {
         "{err}"
     );
 
-    // SARIF 2.1.0: the properties the specification requires.
+    // SARIF 2.1.0: valid against the official JSON schema.
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    // The published schema has one pattern an ECMA-262 regex engine rejects
+    // (an unbalanced ']' in run.language); use the intended pattern.
+    let schema_text = include_str!("data/sarif-2.1.0-rtm.5.json").replace(
+        "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$",
+        "^[a-zA-Z]{2}(-[a-zA-Z]{2})?$",
+    );
+    let schema: serde_json::Value = serde_json::from_str(&schema_text).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    let problems: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "SARIF schema violations: {problems:#?}"
+    );
+    let mut broken = doc.clone();
+    broken["runs"][0]["results"][0]["level"] = serde_json::json!("catastrophic");
+    assert!(
+        !validator.is_valid(&broken),
+        "the schema check is not vacuous"
+    );
     assert_eq!(doc["version"], "2.1.0");
     assert!(doc["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
     let run = &doc["runs"][0];
