@@ -158,6 +158,12 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
     let mut out = BufWriter::new(stdout.lock());
     let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
     let started = Instant::now();
+    // A spinner on a terminal; nothing when stderr is redirected.
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
     let (stats, error) = peregrine_agent::replay::replay(
         &mut reader,
         &engine,
@@ -171,12 +177,17 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
                 writeln!(out, "{}", a.output)
             };
         },
-        |n| eprint!("\rreplayed {n} records"),
+        |n| {
+            let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{n} records, {rate:.0}/s"));
+            bar.tick();
+        },
     );
+    bar.finish_and_clear();
     out.flush()?;
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     eprintln!(
-        "\rreplayed {} records in {secs:.2}s ({:.0} records/s): {} alerts, {} undecodable",
+        "replayed {} records in {secs:.2}s ({:.0} records/s): {} alerts, {} undecodable",
         stats.records,
         stats.records as f64 / secs,
         stats.alerts,
