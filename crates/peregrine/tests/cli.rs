@@ -213,3 +213,42 @@ fn config_check_accepts_a_good_file_and_locates_errors_in_a_bad_one() {
     assert!(!err.contains("panicked"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_missing_or_refused_optional_program_is_one_warning_and_capture_goes_on() {
+    let out = peregrine()
+        .args([
+            "capture",
+            "--filter",
+            "kind=module_load,exec",
+            "--duration",
+            "0.5",
+            "--stats",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("events:"), "capture ran: {err}");
+    let tracepoint =
+        std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_enter_init_module");
+    if tracepoint.exists() {
+        assert!(!err.contains("sys_enter_init_module refused"), "{err}");
+    } else {
+        // This kernel has no module syscall tracepoints (CONFIG_MODULES off).
+        let line = err
+            .lines()
+            .find(|l| {
+                l.contains(
+                    "program sys_enter_init_module refused by the kernel, continuing without it",
+                )
+            })
+            .unwrap_or_else(|| panic!("no warning for the missing program: {err}"));
+        assert!(line.contains("No such file or directory"), "{line}");
+        assert_eq!(
+            err.matches("program sys_enter_init_module refused").count(),
+            1,
+            "reported once"
+        );
+    }
+}
