@@ -158,13 +158,14 @@ static __always_inline bool pg_wanted(__u32 kind, __u32 tgid)
 	if (!(flags & (PG_CFG_SCOPE_PIDS | PG_CFG_SCOPE_CGROUPS | PG_CFG_COMM_DENY |
 		       PG_CFG_COMM_ALLOW)))
 		return true;
-	if (flags & PG_CFG_SCOPE_PIDS) {
-		if (!bpf_map_lookup_elem(&PID_SCOPE, &tgid))
-			goto filtered;
-	}
-	if (flags & PG_CFG_SCOPE_CGROUPS) {
-		__u64 cg = bpf_get_current_cgroup_id();
-		if (!bpf_map_lookup_elem(&CGROUP_SCOPE, &cg))
+	/* Scopes add up: a task in the pid tree OR in a scoped cgroup passes. */
+	if (flags & (PG_CFG_SCOPE_PIDS | PG_CFG_SCOPE_CGROUPS)) {
+		bool in_scope = (flags & PG_CFG_SCOPE_PIDS) && bpf_map_lookup_elem(&PID_SCOPE, &tgid);
+		if (!in_scope && (flags & PG_CFG_SCOPE_CGROUPS)) {
+			__u64 cg = bpf_get_current_cgroup_id();
+			in_scope = bpf_map_lookup_elem(&CGROUP_SCOPE, &cg) != NULL;
+		}
+		if (!in_scope)
 			goto filtered;
 	}
 	if (flags & (PG_CFG_COMM_DENY | PG_CFG_COMM_ALLOW)) {

@@ -231,7 +231,8 @@ struct pg_config {
 };
 
 #define PG_CFG_SCOPE_PIDS 1u    /* only tgids present in PID_SCOPE (and descendants) */
-#define PG_CFG_SCOPE_CGROUPS 2u /* only cgroup ids present in CGROUP_SCOPE */
+#define PG_CFG_SCOPE_CGROUPS 2u /* only cgroup ids present in CGROUP_SCOPE; with
+				 * PG_CFG_SCOPE_PIDS the two scopes add up */
 #define PG_CFG_COMM_DENY 4u     /* drop events of comms present in COMM_FILTER */
 #define PG_CFG_COMM_ALLOW 8u    /* only events of comms present in COMM_FILTER */
 #define PG_CFG_PATH_PREFIX 16u  /* file events only under prefixes in PATH_PREFIXES */

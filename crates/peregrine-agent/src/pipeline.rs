@@ -39,6 +39,9 @@ pub struct AgentConfig {
     pub dedup: crate::dedup::DedupConfig,
     /// Watch only these processes and their descendants (CI mode).
     pub scope_pids: Option<Vec<u32>>,
+    /// Cgroup v2 ids to add to the kernel scope while running (CI mode:
+    /// containers the command starts). `Some` enables the cgroup scope.
+    pub scope_cgroups: Option<Arc<std::sync::Mutex<Vec<u64>>>>,
     /// Also collect every alert here (CI mode, tests).
     pub collector: Option<Arc<std::sync::Mutex<Vec<Alert>>>>,
 }
@@ -58,6 +61,7 @@ impl Default for AgentConfig {
             metrics_addr: None,
             dedup: crate::dedup::DedupConfig::default(),
             scope_pids: None,
+            scope_cgroups: None,
             collector: None,
         }
     }
@@ -240,6 +244,7 @@ pub fn run_with_reload(
         btf_path: cfg.btf.clone(),
         filter: peregrine_sensor::KernelFilter {
             pids: cfg.scope_pids.clone(),
+            cgroups: cfg.scope_cgroups.as_ref().map(|_| Vec::new()),
             ..Default::default()
         },
         ..SensorConfig::default()
@@ -257,6 +262,7 @@ pub fn run_with_reload(
     let (ready_tx, ready_rx) = sync_channel::<Result<(), peregrine_sensor::SensorError>>(1);
     let stop_reader = stop.clone();
     let reader_metrics = metrics.clone();
+    let cgroup_feed = cfg.scope_cgroups.clone();
     let reader = std::thread::Builder::new()
         .name("pg-sensor".into())
         .spawn(move || -> u64 {
@@ -272,6 +278,15 @@ pub fn run_with_reload(
                 .checked_sub(Duration::from_secs(2))
                 .unwrap_or_else(Instant::now);
             while !stop_reader.load(Ordering::Relaxed) {
+                if let Some(feed) = &cgroup_feed {
+                    let ids: Vec<u64> =
+                        std::mem::take(&mut *feed.lock().unwrap_or_else(|p| p.into_inner()));
+                    for id in ids {
+                        if let Err(e) = sensor.scope_cgroup(id) {
+                            tracing::warn!("cannot scope cgroup {id}: {e}");
+                        }
+                    }
+                }
                 if last_counters.elapsed() > Duration::from_secs(1) {
                     last_counters = Instant::now();
                     if let Ok(c) = sensor.counters() {

@@ -14,7 +14,8 @@ pub struct KernelFilter {
     pub comm_allow: Vec<String>,
     /// Never events of tasks whose comm is listed.
     pub comm_deny: Vec<String>,
-    /// Only these processes and their descendants (None: all).
+    /// Only these processes and their descendants (None: all). With
+    /// `cgroups` too, a task in either scope passes.
     pub pids: Option<Vec<u32>>,
     /// Only these cgroup v2 ids (None: all).
     pub cgroups: Option<Vec<u64>>,

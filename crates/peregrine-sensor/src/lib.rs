@@ -308,6 +308,12 @@ impl Sensor {
         self.clock
     }
 
+    /// Add a cgroup v2 id to the cgroup scope (effective when the sensor was
+    /// configured with a cgroup scope, possibly empty: `Some(vec![])`).
+    pub fn scope_cgroup(&mut self, id: u64) -> Result<(), SensorError> {
+        maps::scope_cgroup(&mut self.ebpf, id)
+    }
+
     /// Add a process and its future descendants to the pid scope (effective
     /// when the sensor was configured with a pid scope).
     pub fn scope_pid(&mut self, pid: u32) -> Result<(), SensorError> {

@@ -173,3 +173,13 @@ pub(crate) fn scope_pid(ebpf: &mut Ebpf, pid: u32) -> Result<(), SensorError> {
     .map_err(map_err("PID_SCOPE"))?;
     m.insert(pid, 1, 0).map_err(map_err("PID_SCOPE"))
 }
+
+/// Add a cgroup v2 id to the cgroup scope.
+pub(crate) fn scope_cgroup(ebpf: &mut Ebpf, id: u64) -> Result<(), SensorError> {
+    let mut m: HashMap<&mut MapData, u64, u8> = HashMap::try_from(
+        ebpf.map_mut("CGROUP_SCOPE")
+            .ok_or_else(|| missing("CGROUP_SCOPE"))?,
+    )
+    .map_err(map_err("CGROUP_SCOPE"))?;
+    m.insert(id, 1, 0).map_err(map_err("CGROUP_SCOPE"))
+}

@@ -1,7 +1,8 @@
 //! `peregrine ci -- COMMAND`: runtime analysis inside a pipeline.
 //!
 //! Runs the command with the sensor scoped (in the kernel) to this process's
-//! descendants, evaluates the rules, prints a report, writes SARIF 2.1.0 and
+//! descendants and to the containers created while it runs (followed through
+//! Docker's event stream), evaluates the rules, prints a report, writes SARIF 2.1.0 and
 //! JUnit XML, and exits 1 when an alert at or above `--fail-on` fired
 //! (otherwise with the command's own exit status).
 use crate::cli::CiArgs;
@@ -30,6 +31,69 @@ fn xml(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The cgroup v2 id (directory inode) of a Docker container, if it exists yet.
+fn container_cgroup_id(id: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    [
+        format!("/sys/fs/cgroup/unified/docker/{id}"),
+        format!("/sys/fs/cgroup/docker/{id}"),
+        format!("/sys/fs/cgroup/system.slice/docker-{id}.scope"),
+        format!("/sys/fs/cgroup/unified/system.slice/docker-{id}.scope"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::metadata(p).ok().map(|m| m.ino()))
+}
+
+/// Follow Docker's event stream and put the cgroup of every container created
+/// while the command runs into the kernel scope (containers are not
+/// descendants of the command: dockerd and the shim start them).
+fn watch_docker(feed: Arc<Mutex<Vec<u64>>>) {
+    use std::io::{BufRead, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
+        return;
+    };
+    // {"type":["container"],"event":["create","start"]}, percent-encoded.
+    let filters =
+        "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22create%22%2C%22start%22%5D%7D";
+    if write!(
+        s,
+        "GET /events?filters={filters} HTTP/1.0\r\nHost: docker\r\n\r\n"
+    )
+    .is_err()
+    {
+        return;
+    }
+    let mut lines = std::io::BufReader::new(s).lines();
+    for line in lines.by_ref() {
+        match line {
+            Ok(l) if l.trim().is_empty() => break, // end of the HTTP header
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+    for line in lines {
+        let Ok(line) = line else { return };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) else {
+            continue;
+        };
+        let Some(id) = v["id"]
+            .as_str()
+            .or_else(|| v["Actor"]["ID"].as_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        // The cgroup appears when the runtime creates the container.
+        for _ in 0..400 {
+            if let Some(cg) = container_cgroup_id(&id) {
+                feed.lock().unwrap_or_else(|p| p.into_inner()).push(cg);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 /// The SARIF 2.1.0 document for a run.
@@ -147,11 +211,15 @@ pub fn run(args: CiArgs) -> Result<()> {
         anyhow!("the rules do not load")
     })?;
     let collected = Arc::new(Mutex::new(Vec::new()));
+    let cgroups = Arc::new(Mutex::new(Vec::new()));
+    let feed = cgroups.clone();
+    std::thread::spawn(move || watch_docker(feed));
     let cfg = AgentConfig {
         rules: args.rules.clone(),
         sinks: Vec::new(),
         metrics_addr: None,
         scope_pids: Some(vec![std::process::id()]),
+        scope_cgroups: Some(cgroups),
         collector: Some(collected.clone()),
         ..AgentConfig::default()
     };

@@ -175,3 +175,50 @@ fn the_default_ruleset_catches_real_behaviour() {
     }
     assert_eq!(out.status.code(), Some(0), "nothing critical fired:\n{err}");
 }
+
+/// Containers the command starts are watched too (they are children of the
+/// container runtime, not of the command).
+#[test]
+fn containers_started_by_the_command_are_in_scope() {
+    let st = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/test-image.sh"
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success(), "test image (dockerd must run)");
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
+    let marker = format!("/etc/pg-ci-ctr-{}", std::process::id());
+    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(["ci", "--fail-on", "notice", "--rules"])
+        .arg(format!("{rules}/00-base.yaml"))
+        .arg("--rules")
+        .arg(format!("{rules}/persistence.yaml"))
+        .args([
+            "--",
+            "docker",
+            "run",
+            "--rm",
+            "peregrine-test:latest",
+            "/bin/sh",
+            "-c",
+        ])
+        .arg(format!("sleep 1; touch {marker}; rm {marker}"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("File written below /etc: {marker} by touch")),
+        "{err}"
+    );
+    assert!(
+        !err.contains("container=host)"),
+        "the alert comes from the container: {err}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a notice fails the build with --fail-on notice: {err}"
+    );
+}
