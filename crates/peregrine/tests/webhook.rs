@@ -198,3 +198,64 @@ fn alerts_survive_a_down_receiver_and_an_agent_restart() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn an_unreachable_webhook_is_a_clear_warning_and_detection_goes_on() {
+    let dir = std::env::temp_dir().join(format!("pg-webhook-down-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let file = dir.join("alerts.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args([
+            "agent",
+            "--ready",
+            "--no-metrics",
+            "--rules",
+            &rules(),
+            "--output",
+        ])
+        .arg(format!("file:{}", file.display()))
+        .arg("--output")
+        .arg(format!(
+            "webhook:http://127.0.0.1:{port}/x,buffer={}",
+            dir.join("buf").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 512];
+    while !seen.contains("ready") {
+        let n = err.read(&mut buf).unwrap();
+        assert!(n > 0, "{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let guard = Guard(Some(child));
+    assert!(
+        seen.contains(&format!(
+            "webhook http://127.0.0.1:{port}/x unreachable at start"
+        )),
+        "{seen}"
+    );
+    assert!(seen.contains("alerts are buffered in"), "{seen}");
+    let pid = shadow_read();
+    wait("the alert in the file sink", 15, || {
+        ids_in(&file, &[pid]).len() == 1
+    });
+    stop_agent(guard);
+    assert!(
+        std::fs::metadata(dir.join("buf/queue.jsonl"))
+            .unwrap()
+            .len()
+            > 0,
+        "buffered on disk"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -239,6 +239,25 @@ fn deliver_loop(cfg: WebhookConfig, shared: Arc<Shared>) {
     }
 }
 
+/// TCP reachability of the URL's host and port (2 s).
+fn healthcheck(url: &reqwest::Url) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let host = url.host_str().ok_or("no host")?;
+    let port = url.port_or_known_default().ok_or("no port")?;
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = String::from("no address");
+    for a in addrs {
+        match std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = format!("{a}: {e}"),
+        }
+    }
+    Err(last)
+}
+
 impl WebhookSink {
     /// Validate the URL, open the buffer and start delivering.
     pub fn start(cfg: WebhookConfig) -> Result<WebhookSink, SinkError> {
@@ -257,6 +276,15 @@ impl WebhookSink {
                 source,
             }
         })?;
+        // Healthcheck: can the destination be reached at all? A failure is a
+        // warning, not fatal: alerts are buffered until it comes up.
+        if let Err(reason) = healthcheck(&url) {
+            tracing::warn!(
+                "webhook {} unreachable at start ({reason}); alerts are buffered in {} until it answers",
+                cfg.url,
+                cfg.buffer_dir.display()
+            );
+        }
         let waiting = queue.pending_bytes();
         if waiting > 0 {
             tracing::info!(
