@@ -11,6 +11,7 @@ pub mod decode;
 pub mod event;
 pub mod kind;
 pub mod model;
+pub mod time;
 
 pub use decode::{decode, Clock, DecodeError};
 pub use event::*;

@@ -70,3 +70,13 @@ pub struct ContainerView {
     /// Runtime (docker, containerd, cri-o).
     pub runtime: String,
 }
+
+/// `name args…` as Falco renders `proc.cmdline`.
+pub fn cmdline_of(name: &str, args: &[String]) -> String {
+    let mut s = name.to_string();
+    for a in args.iter().skip(1) {
+        s.push(' ');
+        s.push_str(a);
+    }
+    s
+}

@@ -59,41 +59,10 @@ pub fn evt_types_of(kind: EventKind) -> Vec<&'static str> {
         EventKind::Exit => vec!["procexit"],
         k => Syscall::ALL
             .iter()
-            .filter(|s| peregrine_kind(**s) == Some(k))
+            .filter(|s| s.kind() == k)
             .map(|s| s.name())
             .collect(),
     }
-}
-
-fn peregrine_kind(s: Syscall) -> Option<EventKind> {
-    use EventKind as K;
-    use Syscall as S;
-    Some(match s {
-        S::Open | S::Openat | S::Openat2 | S::Creat => K::Open,
-        S::Unlink | S::Unlinkat | S::Rmdir => K::Unlink,
-        S::Rename | S::Renameat | S::Renameat2 => K::Rename,
-        S::Chmod | S::Fchmod | S::Fchmodat | S::Fchmodat2 => K::Chmod,
-        S::Chown | S::Lchown | S::Fchown | S::Fchownat => K::Chown,
-        S::Link | S::Linkat => K::Link,
-        S::Symlink | S::Symlinkat => K::Symlink,
-        S::Mkdir | S::Mkdirat => K::Mkdir,
-        S::Connect => K::Connect,
-        S::Accept | S::Accept4 => K::Accept,
-        S::Bind => K::Bind,
-        S::Listen => K::Listen,
-        S::Setuid | S::Setreuid | S::Setresuid => K::Setuid,
-        S::Setgid | S::Setregid | S::Setresgid => K::Setgid,
-        S::Capset => K::Capset,
-        S::Ptrace => K::Ptrace,
-        S::Mount => K::Mount,
-        S::Umount2 => K::Umount,
-        S::Unshare => K::Unshare,
-        S::Setns => K::Setns,
-        S::MemfdCreate => K::MemfdCreate,
-        S::InitModule | S::FinitModule => K::ModuleLoad,
-        S::Bpf => K::Bpf,
-        S::Execve => K::Exec,
-    })
 }
 
 /// The event kind behind an `evt.type` name, if Peregrine captures it.
@@ -103,7 +72,7 @@ pub fn kind_of_evt_type(t: &str) -> Option<EventKind> {
         "clone" | "clone3" | "fork" | "vfork" => Some(EventKind::Fork),
         "procexit" => Some(EventKind::Exit),
         "umount" => Some(EventKind::Umount),
-        other => other.parse::<Syscall>().ok().and_then(peregrine_kind),
+        other => other.parse::<Syscall>().ok().map(Syscall::kind),
     }
 }
 

@@ -144,11 +144,7 @@ fn proc_view(n: &Node, pid: u32) -> Result<ProcessView, String> {
             None => vec![name.clone()],
         },
     };
-    let mut cmdline = name.clone();
-    for a in args.iter().skip(1) {
-        cmdline.push(' ');
-        cmdline.push_str(a);
-    }
+    let cmdline = peregrine_event::model::cmdline_of(&name, &args);
     Ok(ProcessView {
         pid: num(n, "pid")?.map(|v| v as u32).unwrap_or(pid),
         ppid: pid.saturating_sub(1),

@@ -29,38 +29,6 @@ pub struct ProgramSpec {
     pub required: bool,
 }
 
-/// The kind produced by a syscall.
-pub fn syscall_kind(s: Syscall) -> EventKind {
-    use EventKind as K;
-    use Syscall as S;
-    match s {
-        S::Open | S::Openat | S::Openat2 | S::Creat => K::Open,
-        S::Unlink | S::Unlinkat | S::Rmdir => K::Unlink,
-        S::Rename | S::Renameat | S::Renameat2 => K::Rename,
-        S::Chmod | S::Fchmod | S::Fchmodat | S::Fchmodat2 => K::Chmod,
-        S::Chown | S::Lchown | S::Fchown | S::Fchownat => K::Chown,
-        S::Link | S::Linkat => K::Link,
-        S::Symlink | S::Symlinkat => K::Symlink,
-        S::Mkdir | S::Mkdirat => K::Mkdir,
-        S::Connect => K::Connect,
-        S::Accept | S::Accept4 => K::Accept,
-        S::Bind => K::Bind,
-        S::Listen => K::Listen,
-        S::Setuid | S::Setreuid | S::Setresuid => K::Setuid,
-        S::Setgid | S::Setregid | S::Setresgid => K::Setgid,
-        S::Capset => K::Capset,
-        S::Ptrace => K::Ptrace,
-        S::Mount => K::Mount,
-        S::Umount2 => K::Umount,
-        S::Unshare => K::Unshare,
-        S::Setns => K::Setns,
-        S::MemfdCreate => K::MemfdCreate,
-        S::InitModule | S::FinitModule => K::ModuleLoad,
-        S::Bpf => K::Bpf,
-        S::Execve => K::Exec,
-    }
-}
-
 /// Describe a program of the object by its function name.
 pub fn spec_for(name: &str) -> Option<ProgramSpec> {
     match name {
@@ -101,7 +69,7 @@ pub fn spec_for(name: &str) -> Option<ProgramSpec> {
                     category: "syscalls",
                     name: name.into(),
                 },
-                kind: syscall_kind(syscall),
+                kind: syscall.kind(),
                 required: false,
             })
         }

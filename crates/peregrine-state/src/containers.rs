@@ -100,40 +100,6 @@ fn dechunk(b: &[u8]) -> Vec<u8> {
     out
 }
 
-fn rfc3339_ns(s: &str) -> u64 {
-    // 2026-11-25T13:00:00.123456789Z
-    let (date, time) = match s.split_once('T') {
-        Some(x) => x,
-        None => return 0,
-    };
-    let d: Vec<i64> = date.split('-').filter_map(|x| x.parse().ok()).collect();
-    if d.len() != 3 {
-        return 0;
-    }
-    let time = time.trim_end_matches('Z');
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let t: Vec<i64> = hms.split(':').filter_map(|x| x.parse().ok()).collect();
-    if t.len() != 3 {
-        return 0;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y, m, day) = (d[0] - (d[1] <= 2) as i64, d[1], d[2]);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    let digits: String = frac
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .take(9)
-        .collect();
-    let ns: i64 = format!("{digits:0<9}").parse().unwrap_or(0);
-    let secs = days * 86400 + t[0] * 3600 + t[1] * 60 + t[2];
-    (secs.max(0) as u64) * 1_000_000_000 + ns as u64
-}
-
 /// Parse a `GET /containers/<id>/json` answer.
 pub fn parse_inspect(body: &[u8]) -> Result<ContainerView, RuntimeError> {
     let v: serde_json::Value =
@@ -191,7 +157,7 @@ pub fn parse_inspect(body: &[u8]) -> Result<ContainerView, RuntimeError> {
             .unwrap_or(false),
         labels,
         mounts,
-        start_ns: rfc3339_ns(&s("/State/StartedAt")),
+        start_ns: peregrine_event::time::parse_rfc3339(&s("/State/StartedAt")),
         runtime: "docker".into(),
     })
 }

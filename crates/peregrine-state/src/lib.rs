@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use containers::{container_id, parse_inspect, split_image, ContainerCache, RuntimeError};
-pub use procfs::{cmdline_of, read_process};
+pub use peregrine_event::model::cmdline_of;
+pub use procfs::read_process;
 pub use users::UserDb;
 
 /// A process table entry.

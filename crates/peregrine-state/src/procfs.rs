@@ -1,5 +1,6 @@
 //! Reading the initial process state from /proc.
 
+use peregrine_event::model::cmdline_of;
 use peregrine_event::ProcessView;
 use std::fs;
 use std::path::Path;
@@ -23,16 +24,6 @@ fn cap_line(status: &str, key: &str) -> u64 {
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0)
-}
-
-/// `name args…` as Falco renders `proc.cmdline`.
-pub fn cmdline_of(name: &str, args: &[String]) -> String {
-    let mut s = name.to_string();
-    for a in args.iter().skip(1) {
-        s.push(' ');
-        s.push_str(a);
-    }
-    s
 }
 
 /// Read one process from `/proc/<pid>`; `None` if it vanished or is unreadable.

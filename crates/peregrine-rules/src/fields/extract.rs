@@ -83,12 +83,7 @@ fn args_str(p: &ProcessView) -> String {
 }
 
 fn cmdline(p: &ProcessView) -> String {
-    let a = args_str(p);
-    if a.is_empty() {
-        p.name.clone()
-    } else {
-        format!("{} {}", p.name, a)
-    }
+    peregrine_event::model::cmdline_of(&p.name, &p.args)
 }
 
 fn ancestors<'c, T>(
