@@ -204,12 +204,7 @@ pub fn junit(engine: &Engine, alerts: &[Alert], fail_on: Priority) -> String {
 pub fn run(args: CiArgs) -> Result<()> {
     let fail_on = Priority::parse(&args.fail_on)
         .ok_or_else(|| anyhow!("--fail-on '{}': not a priority", args.fail_on))?;
-    let engine = Engine::from_files(&args.rules).map_err(|e| {
-        for d in e.diagnostics.iter().filter(|d| d.is_error()) {
-            eprintln!("{d}");
-        }
-        anyhow!("the rules do not load")
-    })?;
+    let engine = crate::rules::load_engine(&args.rules, false)?;
     let collected = Arc::new(Mutex::new(Vec::new()));
     let cgroups = Arc::new(Mutex::new(Vec::new()));
     let feed = cgroups.clone();

@@ -10,6 +10,7 @@ mod rules;
 use clap::Parser;
 
 fn config_check(file: std::path::PathBuf) -> anyhow::Result<()> {
+    use anyhow::Context;
     let args = cli::AgentArgs {
         config: Some(file.clone()),
         rules: vec![],
@@ -25,12 +26,8 @@ fn config_check(file: std::path::PathBuf) -> anyhow::Result<()> {
         rate_limit: None,
     };
     let cfg = agent::effective_config(&args)?;
-    let engine = peregrine_rules::Engine::from_files(&cfg.rules).map_err(|e| {
-        for d in e.diagnostics.iter().filter(|d| d.is_error()) {
-            eprintln!("{d}");
-        }
-        anyhow::anyhow!("the rules named by {} do not load", file.display())
-    })?;
+    let engine = rules::load_engine(&cfg.rules, false)
+        .with_context(|| format!("the rules named by {} do not load", file.display()))?;
     println!("{}: ok", file.display());
     println!(
         "  rules: {} files, {} enabled rules",

@@ -3,28 +3,18 @@ use crate::cli::{RecordArgs, ReplayArgs};
 use anyhow::{bail, Context, Result};
 use peregrine_capture::{Header, Reader, SnapshotProcess, Writer};
 use peregrine_event::{decode, EventKind};
-use peregrine_rules::Engine;
 use peregrine_sensor::{Sensor, SensorConfig};
 use peregrine_state::{container_id, ContainerCache, ProcessTable, UserDb};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufReader, BufWriter, Write};
 use std::time::{Duration, Instant};
 
-fn load_rules(files: &[std::path::PathBuf]) -> Result<Engine> {
-    Engine::from_files(files).map_err(|e| {
-        for d in e.diagnostics.iter().filter(|d| d.is_error()) {
-            eprintln!("{d}");
-        }
-        anyhow::anyhow!("the rules do not load")
-    })
-}
-
 /// Record until the duration, the command's exit or Ctrl-C.
 pub fn record(args: RecordArgs) -> Result<()> {
     let kinds = if args.rules.is_empty() {
         EventKind::ALL.iter().copied().collect()
     } else {
-        load_rules(&args.rules)?.required_kinds()
+        crate::rules::load_engine(&args.rules, false)?.required_kinds()
     };
     let mut table = ProcessTable::new(1 << 20);
     table.seed_from_proc();
@@ -149,7 +139,7 @@ pub fn record(args: RecordArgs) -> Result<()> {
 
 /// Replay a capture through rules.
 pub fn replay(args: ReplayArgs) -> Result<()> {
-    let engine = load_rules(&args.rules)?;
+    let engine = crate::rules::load_engine(&args.rules, false)?;
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("opening {}", args.file.display()))?;
     let mut reader = Reader::new(BufReader::new(file))

@@ -15,18 +15,20 @@ pub fn run(cmd: RulesCommand) -> Result<()> {
     }
 }
 
-fn load(args: &ValidateArgs) -> Result<Engine> {
-    Engine::from_files(&args.files).map_err(|e| {
+/// Load rule files, printing every error (and warnings when asked) with its
+/// location; the error says how many there were.
+pub fn load_engine(files: &[std::path::PathBuf], warnings: bool) -> Result<Engine> {
+    Engine::from_files(files).map_err(|e| {
         let errors = e.diagnostics.iter().filter(|d| d.is_error()).count();
-        for d in e
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error() || args.warnings)
-        {
+        for d in e.diagnostics.iter().filter(|d| d.is_error() || warnings) {
             eprintln!("{d}");
         }
         anyhow::anyhow!("{errors} error(s); nothing loaded")
     })
+}
+
+fn load(args: &ValidateArgs) -> Result<Engine> {
+    load_engine(&args.files, args.warnings)
 }
 
 fn test(args: ValidateArgs) -> Result<()> {
@@ -98,35 +100,23 @@ fn validate(args: ValidateArgs) -> Result<()> {
     if args.files.is_empty() {
         bail!("no rule files given");
     }
-    match Engine::from_files(&args.files) {
-        Ok(engine) => {
-            if args.warnings {
-                for w in engine.warnings() {
-                    eprintln!("{w}");
-                }
-            }
-            for (file, rules, macros, lists) in engine.file_counts() {
-                println!("{file}: {rules} rules, {macros} macros, {lists} lists");
-            }
-            let s = engine.stats();
-            println!(
-                "ok: {} rules ({} enabled), {} macros, {} lists; {} warnings",
-                s.rules,
-                s.enabled,
-                s.macros,
-                s.lists,
-                engine.warnings().len()
-            );
-            Ok(())
-        }
-        Err(e) => {
-            let errors = e.diagnostics.iter().filter(|d| d.is_error()).count();
-            for d in &e.diagnostics {
-                if d.is_error() || args.warnings {
-                    eprintln!("{d}");
-                }
-            }
-            bail!("{errors} error(s); nothing loaded")
+    let engine = load(&args)?;
+    if args.warnings {
+        for w in engine.warnings() {
+            eprintln!("{w}");
         }
     }
+    for (file, rules, macros, lists) in engine.file_counts() {
+        println!("{file}: {rules} rules, {macros} macros, {lists} lists");
+    }
+    let s = engine.stats();
+    println!(
+        "ok: {} rules ({} enabled), {} macros, {} lists; {} warnings",
+        s.rules,
+        s.enabled,
+        s.macros,
+        s.lists,
+        engine.warnings().len()
+    );
+    Ok(())
 }
