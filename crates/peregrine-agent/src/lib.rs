@@ -9,6 +9,7 @@ pub mod alert;
 pub mod config;
 pub mod context;
 pub mod dedup;
+pub mod evaluate;
 pub mod metrics;
 pub mod pipeline;
 pub mod replay;

@@ -4,8 +4,8 @@
 //! sensor thread blocks, the kernel ring fills and drops are counted there
 //! (never silently in user space).
 
-use crate::alert::{self, Alert, IdGen};
-use crate::context::AgentContext;
+use crate::alert::{Alert, IdGen};
+use crate::evaluate::HostState;
 use crate::metrics::{AlertLabel, KindLabel, Metrics, SinkLabel};
 use crate::sinks::{Sink, SinkConfig, SinkError};
 use peregrine_event::Event;
@@ -252,10 +252,25 @@ pub fn run_with_reload(
 
     let mut table = ProcessTable::new(cfg.max_processes);
     table.seed_from_proc();
-    let users = UserDb::load_host();
-    let mut containers = ContainerCache::new(cfg.docker_socket.clone());
-    let host = hostname();
-    let ids = IdGen::default();
+    let mut host_state = HostState {
+        table,
+        containers: ContainerCache::new(cfg.docker_socket.clone()),
+        users: UserDb::load_host(),
+        hostname: hostname(),
+        ids: IdGen::default(),
+    };
+    // One counter per event kind, created once (no label allocation per event).
+    let mut kind_counters = vec![None; peregrine_event::abi::KIND_MAX as usize + 1];
+    for k in peregrine_event::EventKind::ALL {
+        kind_counters[k.id() as usize] = Some(
+            metrics
+                .events
+                .get_or_create(&KindLabel {
+                    kind: k.name().to_string(),
+                })
+                .clone(),
+        );
+    }
 
     let (ev_tx, ev_rx) = sync_channel::<Vec<Event>>(256);
     let (al_tx, al_rx) = sync_channel::<Alert>(4096);
@@ -409,38 +424,12 @@ pub fn run_with_reload(
         metrics.queue_depth.set(ev_rx_len(&batch));
         for mut ev in batch {
             stats.events += 1;
-            metrics
-                .events
-                .get_or_create(&KindLabel {
-                    kind: ev.kind.name().to_string(),
-                })
-                .inc();
-            table.observe(&mut ev);
-            let container = containers.lookup(&ev.process.cgroup).cloned();
-            let ctx = AgentContext {
-                event: &ev,
-                table: &table,
-                container: container.as_ref(),
-                users: &users,
-                hostname: &host,
-                num: stats.events,
-            };
-            let mut matched = Vec::new();
-            let t0 = Instant::now();
-            engine.for_each_match_memo(&ctx, &mut memo, |r| matched.push(r));
-            metrics
-                .rule_eval_seconds
-                .observe(t0.elapsed().as_secs_f64());
-            for r in matched {
-                let (output, output_fields) = r.output.render(&ctx);
-                let m = peregrine_rules::Match {
-                    rule: r.name.clone(),
-                    priority: r.priority,
-                    output,
-                    output_fields,
-                    tags: r.tags.clone(),
-                };
-                let a = alert::build(m, &ev, &table, container.as_ref(), &host, &ids);
+            if let Some(Some(c)) = kind_counters.get(ev.kind.id() as usize) {
+                c.inc();
+            }
+            let (alerts, took) = host_state.evaluate(&engine, &mut memo, &mut ev, stats.events);
+            metrics.rule_eval_seconds.observe(took.as_secs_f64());
+            for a in alerts {
                 stats.alerts += 1;
                 let label = AlertLabel {
                     rule: a.rule.clone(),
@@ -463,6 +452,7 @@ pub fn run_with_reload(
             let _ = al_tx.send(summary);
         }
         if last_gc.elapsed() > Duration::from_secs(1) {
+            let table = &mut host_state.table;
             table.gc();
             last_gc = Instant::now();
             metrics.processes.set(table.len() as i64);
@@ -470,7 +460,7 @@ pub fn run_with_reload(
             metrics
                 .process_evictions
                 .inc_by(ev.saturating_sub(metrics.process_evictions.get()));
-            metrics.containers.set(containers.len() as i64);
+            metrics.containers.set(host_state.containers.len() as i64);
         }
         if last_trim.elapsed() > Duration::from_secs(5) {
             last_trim = Instant::now();

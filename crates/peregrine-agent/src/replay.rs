@@ -1,8 +1,8 @@
 //! Offline evaluation of a capture file: the same state, rules and alerts as
 //! the live agent, fed from recorded kernel records.
 
-use crate::alert::{self, Alert, IdGen};
-use crate::context::AgentContext;
+use crate::alert::{Alert, IdGen};
+use crate::evaluate::HostState;
 use peregrine_capture::{CaptureError, Item, Reader};
 use peregrine_event::{decode, Clock};
 use peregrine_rules::Engine;
@@ -34,10 +34,14 @@ pub fn replay<R: Read>(
     for p in h.processes {
         table.insert(p.view, p.cgroup);
     }
-    let users = UserDb::from_pairs(&h.users);
-    let mut containers = ContainerCache::offline();
+    let mut state = HostState {
+        table,
+        containers: ContainerCache::offline(),
+        users: UserDb::from_pairs(&h.users),
+        hostname: h.hostname.clone(),
+        ids: IdGen::default(),
+    };
     let clock = Clock::with_offset(h.clock_offset_ns as i128);
-    let ids = IdGen::default();
     let mut memo = engine.memo();
     let mut stats = ReplayStats::default();
     loop {
@@ -48,7 +52,7 @@ pub fn replay<R: Read>(
         };
         let raw = match item {
             Item::Container(c) => {
-                containers.insert(*c);
+                state.containers.insert(*c);
                 continue;
             }
             Item::Record(r) => r,
@@ -64,36 +68,10 @@ pub fn replay<R: Read>(
                 continue;
             }
         };
-        table.observe(&mut ev);
-        let container = containers.lookup(&ev.process.cgroup).cloned();
-        let ctx = AgentContext {
-            event: &ev,
-            table: &table,
-            container: container.as_ref(),
-            users: &users,
-            hostname: &h.hostname,
-            num: stats.records,
-        };
-        let mut matched = Vec::new();
-        engine.for_each_match_memo(&ctx, &mut memo, |r| matched.push(r));
-        for r in matched {
-            let (output, output_fields) = r.output.render(&ctx);
-            let m = peregrine_rules::Match {
-                rule: r.name.clone(),
-                priority: r.priority,
-                output,
-                output_fields,
-                tags: r.tags.clone(),
-            };
+        let (alerts, _) = state.evaluate(engine, &mut memo, &mut ev, stats.records);
+        for a in alerts {
             stats.alerts += 1;
-            on_alert(alert::build(
-                m,
-                &ev,
-                &table,
-                container.as_ref(),
-                &h.hostname,
-                &ids,
-            ));
+            on_alert(a);
         }
     }
 }
