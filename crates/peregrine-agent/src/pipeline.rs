@@ -87,10 +87,6 @@ pub enum AgentError {
     Metrics(std::net::SocketAddr, std::io::Error),
 }
 
-fn ev_rx_len(batch: &[Event]) -> i64 {
-    batch.len() as i64
-}
-
 /// Totals at exit.
 #[derive(Debug, Clone, Default)]
 pub struct AgentStats {
@@ -320,13 +316,18 @@ pub fn run_with_reload(
                     tracing::error!("sensor: {e}");
                     break;
                 }
-                if !batch.is_empty() && ev_tx.send(batch).is_err() {
-                    break;
+                if !batch.is_empty() {
+                    // Counted before sending so the consumer never sees it negative.
+                    reader_metrics.queue_depth.inc();
+                    if ev_tx.send(batch).is_err() {
+                        break;
+                    }
                 }
             }
             let mut rest = Vec::new();
             let _ = sensor.poll(Duration::ZERO, |e| rest.push(e));
             if !rest.is_empty() {
+                reader_metrics.queue_depth.inc();
                 let _ = ev_tx.send(rest);
             }
             sensor.dropped().unwrap_or(0)
@@ -421,7 +422,7 @@ pub fn run_with_reload(
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        metrics.queue_depth.set(ev_rx_len(&batch));
+        metrics.queue_depth.dec();
         for mut ev in batch {
             stats.events += 1;
             if let Some(Some(c)) = kind_counters.get(ev.kind.id() as usize) {
