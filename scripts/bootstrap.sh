@@ -14,6 +14,11 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 if (( want_test )); then
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
   command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+  compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
+  command -v curl >/dev/null 2>&1 || need+=(curl)
 fi
 if (( ${#need[@]} )); then
   if [[ $(id -u) -ne 0 ]]; then

@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
 bash scripts/start-docker.sh
 bash scripts/test-image.sh
+PEREGRINE_TEST_POSTGRES=$(bash scripts/start-postgres.sh)
+export PEREGRINE_TEST_POSTGRES
 
 echo "== format and lint"
 cargo fmt --all -- --check

@@ -1,81 +1,12 @@
 //! Alerts in Falco's JSON shape, plus a stable id and context.
 
+pub use peregrine_event::alert::{Alert, AncestorInfo, ContainerInfo};
 use peregrine_event::{ContainerView, Event};
-use peregrine_rules::{Match, Priority};
+use peregrine_rules::Match;
 use peregrine_state::ProcessTable;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use peregrine_event::time::{parse_rfc3339, rfc3339};
-
-/// One process of an alert's ancestry.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AncestorInfo {
-    /// Pid.
-    pub pid: u32,
-    /// Name.
-    pub name: String,
-    /// Executable path.
-    pub exepath: String,
-    /// Command line.
-    pub cmdline: String,
-}
-
-/// Container and Kubernetes context of an alert.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct ContainerInfo {
-    /// Full id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Image.
-    pub image: String,
-    /// Privileged.
-    pub privileged: bool,
-    /// Kubernetes namespace.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub k8s_namespace: Option<String>,
-    /// Kubernetes pod.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub k8s_pod: Option<String>,
-}
-
-/// An alert. The first seven fields are exactly Falco's JSON output.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Alert {
-    /// RFC 3339 time with nanoseconds.
-    pub time: String,
-    /// Rule name.
-    pub rule: String,
-    /// Priority.
-    pub priority: Priority,
-    /// Event source.
-    pub source: String,
-    /// Host name.
-    pub hostname: String,
-    /// `HH:MM:SS.nnnnnnnnn: Priority text`, as Falco writes it.
-    pub output: String,
-    /// Values of the output's fields.
-    pub output_fields: BTreeMap<String, String>,
-    /// Rule tags.
-    pub tags: Vec<String>,
-    /// Stable unique id (dedup key for receivers).
-    pub id: String,
-    /// How many identical alerts this one stands for (dedup summaries > 1).
-    #[serde(default = "one")]
-    pub count: u64,
-    /// Container context.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container: Option<ContainerInfo>,
-    /// Process ancestry, the process itself first.
-    #[serde(default)]
-    pub ancestry: Vec<AncestorInfo>,
-}
-
-fn one() -> u64 {
-    1
-}
 
 /// Makes unique alert ids: a random per-process prefix and a counter.
 #[derive(Debug)]

@@ -13,6 +13,7 @@ pub mod evaluate;
 pub mod metrics;
 pub mod pipeline;
 pub mod replay;
+pub mod report;
 pub mod sinks;
 
-pub use pipeline::{run, run_with_reload, AgentConfig, AgentError, AgentStats};
+pub use pipeline::{run, run_with_reload, AgentConfig, AgentError, AgentStats, SinkFactory};

@@ -44,6 +44,22 @@ pub struct AgentConfig {
     pub scope_cgroups: Option<Arc<std::sync::Mutex<Vec<u64>>>>,
     /// Also collect every alert here (CI mode, tests).
     pub collector: Option<Arc<std::sync::Mutex<Vec<Alert>>>>,
+    /// Ship alerts, heartbeats and rule sets to a Peregrine server.
+    pub server: Option<crate::report::ServerLink>,
+    /// Live counters for heartbeats (created when `server` is set).
+    pub status: Option<Arc<crate::report::AgentStatus>>,
+    /// Sinks built by the embedding program (`peregrine run`: the store).
+    pub extra_sinks: Vec<SinkFactory>,
+}
+
+/// Builds a sink the agent does not know how to configure itself.
+#[derive(Clone)]
+pub struct SinkFactory(pub Arc<dyn Fn() -> Box<dyn Sink> + Send + Sync>);
+
+impl std::fmt::Debug for SinkFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SinkFactory")
+    }
 }
 
 impl Default for AgentConfig {
@@ -63,6 +79,9 @@ impl Default for AgentConfig {
             scope_pids: None,
             scope_cgroups: None,
             collector: None,
+            server: None,
+            status: None,
+            extra_sinks: Vec::new(),
         }
     }
 }
@@ -98,12 +117,6 @@ pub struct AgentStats {
     pub kernel_drops: u64,
     /// Alerts a sink failed to deliver after retries.
     pub sink_failures: u64,
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }
 
 fn deliver(sinks: &mut [Box<dyn Sink>], alert: &Alert, failures: &mut u64, metrics: &Metrics) {
@@ -227,6 +240,20 @@ pub fn run_with_reload(
     if let Some(c) = &cfg.collector {
         sinks.push(Box::new(crate::sinks::CollectorSink(c.clone())));
     }
+    if let Some(link) = &cfg.server {
+        sinks.push(link.sink_config().build()?);
+    }
+    for f in &cfg.extra_sinks {
+        sinks.push((f.0)());
+    }
+    let status = match (&cfg.status, &cfg.server) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(_)) => Some(Arc::new(crate::report::AgentStatus::new())),
+        (None, None) => None,
+    };
+    if let Some(st) = &status {
+        st.set_rules(&engine);
+    }
     let kinds = engine.required_kinds();
     let attached = kinds.clone();
     tracing::info!(
@@ -252,7 +279,7 @@ pub fn run_with_reload(
         table,
         containers: ContainerCache::new(cfg.docker_socket.clone()),
         users: UserDb::load_host(),
-        hostname: hostname(),
+        hostname: crate::report::hostname(),
         ids: IdGen::default(),
     };
     // One counter per event kind, created once (no label allocation per event).
@@ -274,6 +301,7 @@ pub fn run_with_reload(
     let stop_reader = stop.clone();
     let reader_metrics = metrics.clone();
     let cgroup_feed = cfg.scope_cgroups.clone();
+    let reader_status = status.clone();
     let reader = std::thread::Builder::new()
         .name("pg-sensor".into())
         .spawn(move || -> u64 {
@@ -301,6 +329,12 @@ pub fn run_with_reload(
                 if last_counters.elapsed() > Duration::from_secs(1) {
                     last_counters = Instant::now();
                     if let Ok(c) = sensor.counters() {
+                        if let Some(st) = &reader_status {
+                            let mut d = st.drops.lock().unwrap_or_else(|p| p.into_inner());
+                            for (cat, v) in &c {
+                                d.insert(cat.name().to_string(), v.dropped);
+                            }
+                        }
                         for (cat, v) in c {
                             reader_metrics.set_kernel(
                                 cat.id() as usize,
@@ -360,6 +394,21 @@ pub fn run_with_reload(
         },
         None => None,
     };
+    let reporter = match (&cfg.server, &status) {
+        (Some(link), Some(st)) => match crate::report::HttpReporter::new(link.clone()) {
+            Ok(r) => Some(crate::report::spawn_reporter(
+                Box::new(r),
+                st.clone(),
+                link.heartbeat,
+                stop.clone(),
+            )),
+            Err(e) => {
+                tracing::error!("server reporting disabled: {e}");
+                None
+            }
+        },
+        _ => None,
+    };
     ready(served);
 
     let mut stats = AgentStats::default();
@@ -385,6 +434,9 @@ pub fn run_with_reload(
                     tracing::info!(rules = new.stats().enabled, "rules reloaded");
                     engine = new;
                     memo = engine.memo();
+                    if let Some(st) = &status {
+                        st.set_rules(&engine);
+                    }
                     metrics
                         .rule_reloads
                         .get_or_create(&crate::metrics::ResultLabel {
@@ -452,6 +504,10 @@ pub fn run_with_reload(
         for summary in dedup.expire(Instant::now(), false) {
             let _ = al_tx.send(summary);
         }
+        if let Some(st) = &status {
+            st.events.store(stats.events, Ordering::Relaxed);
+            st.alerts.store(stats.alerts, Ordering::Relaxed);
+        }
         if last_gc.elapsed() > Duration::from_secs(1) {
             let table = &mut host_state.table;
             table.gc();
@@ -479,5 +535,8 @@ pub fn run_with_reload(
     drop(al_tx);
     stats.kernel_drops = reader.join().unwrap_or(0);
     stats.sink_failures += sink_thread.join().unwrap_or(0);
+    if let Some(r) = reporter {
+        let _ = r.join();
+    }
     Ok(stats)
 }

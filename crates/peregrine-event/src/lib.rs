@@ -7,12 +7,15 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod alert;
 pub mod decode;
 pub mod event;
 pub mod kind;
 pub mod model;
 pub mod time;
+pub mod wire;
 
+pub use alert::{Alert, Priority};
 pub use decode::{decode, Clock, DecodeError};
 pub use event::*;
 pub use kind::{Category, EventKind, Syscall, UnknownName};

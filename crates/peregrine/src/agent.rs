@@ -64,15 +64,50 @@ pub fn effective_config(args: &AgentArgs) -> Result<AgentConfig> {
     if let Some(r) = args.rate_limit {
         cfg.dedup.rate_per_rule = r;
     }
+    if let Some(url) = &args.server {
+        let token = args.server_token.clone().ok_or_else(|| {
+            anyhow::anyhow!("--server needs --server-token (or PEREGRINE_SERVER_TOKEN)")
+        })?;
+        match reqwest_url_ok(url) {
+            Ok(()) => {}
+            Err(e) => anyhow::bail!("--server {url}: {e}"),
+        }
+        if url.starts_with("http://") && !is_loopback_url(url) {
+            tracing::warn!(
+                "--server {url} is plain HTTP: the token and alerts cross the network unencrypted"
+            );
+        }
+        cfg.server = Some(peregrine_agent::report::ServerLink {
+            url: url.clone(),
+            token,
+            ca_file: args.server_ca.clone(),
+            buffer_dir: args.server_buffer.clone(),
+            heartbeat: Duration::from_secs(10),
+        });
+    }
     if cfg.rules.is_empty() {
         anyhow::bail!("no rule files: give --rules FILE, rules: in --config, or PEREGRINE_RULES");
     }
     Ok(cfg)
 }
 
-/// Run the agent until SIGINT/SIGTERM.
-pub fn run(args: AgentArgs) -> Result<()> {
-    let cfg = effective_config(&args)?;
+fn reqwest_url_ok(url: &str) -> Result<(), String> {
+    match url.split_once("://") {
+        Some(("http" | "https", rest)) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
+        _ => Err("expected http(s)://HOST[:PORT]".into()),
+    }
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let host = url
+        .split_once("://")
+        .map(|(_, r)| r.split(['/', ':']).next().unwrap_or(""))
+        .unwrap_or("");
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// Stop and reload flags driven by SIGINT/SIGTERM and SIGHUP.
+pub fn signal_flags() -> (Arc<AtomicBool>, Arc<AtomicBool>) {
     crate::capture::install_stop_handlers();
     crate::capture::install_reload_handler();
     let stop = Arc::new(AtomicBool::new(false));
@@ -88,6 +123,13 @@ pub fn run(args: AgentArgs) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     });
+    (stop, reload)
+}
+
+/// Run the agent until SIGINT/SIGTERM.
+pub fn run(args: AgentArgs) -> Result<()> {
+    let cfg = effective_config(&args)?;
+    let (stop, reload) = signal_flags();
     let ready = args.ready;
     let stats = peregrine_agent::run_with_reload(&cfg, stop, reload, |metrics| {
         if let Some(addr) = metrics {

@@ -33,6 +33,113 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run a command under monitoring; fail when an alert fires.
     Ci(CiArgs),
+    /// Run the server: ingest from agents, store, HTTP API, dashboard.
+    Server(ServerArgs),
+    /// All in one: agent + server + dashboard on this host (127.0.0.1).
+    Run(RunArgs),
+}
+
+/// Where the server keeps data and how it listens.
+#[derive(Debug, Args, Clone)]
+pub struct ServerOpts {
+    /// Address to listen on (use a routable address only with TLS).
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    pub listen: std::net::SocketAddr,
+    /// Data directory (SQLite database, admin token).
+    #[arg(long, default_value = "/var/lib/peregrine")]
+    pub data_dir: PathBuf,
+    /// Store: a SQLite path or postgres://USER:PASS@HOST/DB
+    /// (default: DATA_DIR/peregrine.db).
+    #[arg(long, env = "PEREGRINE_STORE")]
+    pub store: Option<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Delete alerts older than this many days (0: keep).
+    #[arg(long, default_value_t = 30)]
+    pub retention_days: i64,
+    /// Keep at most this many alerts (0: no limit).
+    #[arg(long, default_value_t = 5_000_000)]
+    pub retention_max_alerts: u64,
+    /// Keep the alert tables under this many MiB (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub retention_max_mb: u64,
+}
+
+/// `peregrine server`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServerArgs {
+    /// Listening and storage.
+    #[command(flatten)]
+    pub opts: ServerOpts,
+    /// Write a line "ready URL" on stderr once listening (for scripts).
+    #[arg(long)]
+    pub ready: bool,
+    /// Token management.
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+}
+
+/// `peregrine server …`.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `peregrine server token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (shown once; only its hash is stored).
+    Add {
+        /// Name (for agent tokens: the agent name alerts are filed under).
+        name: String,
+        /// agent (ship alerts), viewer (read) or admin (read + triage).
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// Store (default: DATA_DIR/peregrine.db).
+        #[arg(long, env = "PEREGRINE_STORE")]
+        store: Option<String>,
+        /// Data directory.
+        #[arg(long, default_value = "/var/lib/peregrine")]
+        data_dir: PathBuf,
+    },
+    /// List token names and roles.
+    List {
+        /// Store.
+        #[arg(long, env = "PEREGRINE_STORE")]
+        store: Option<String>,
+        /// Data directory.
+        #[arg(long, default_value = "/var/lib/peregrine")]
+        data_dir: PathBuf,
+    },
+    /// Revoke every token with this name.
+    Revoke {
+        /// Name.
+        name: String,
+        /// Store.
+        #[arg(long, env = "PEREGRINE_STORE")]
+        store: Option<String>,
+        /// Data directory.
+        #[arg(long, default_value = "/var/lib/peregrine")]
+        data_dir: PathBuf,
+    },
+}
+
+/// `peregrine run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Server side.
+    #[command(flatten)]
+    pub server: ServerOpts,
+    /// Agent side.
+    #[command(flatten)]
+    pub agent: AgentArgs,
 }
 
 /// `peregrine ci`.
@@ -142,6 +249,28 @@ pub struct AgentArgs {
     /// At most this many alerts per second per rule; 0: unlimited.
     #[arg(long)]
     pub rate_limit: Option<u32>,
+    /// Ship alerts, heartbeats and rules to this Peregrine server
+    /// (https://HOST:8470); alerts are buffered on disk while it is away.
+    #[arg(long, value_name = "URL", env = "PEREGRINE_SERVER")]
+    pub server: Option<String>,
+    /// Agent token for --server (`peregrine server token add NAME`).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PEREGRINE_SERVER_TOKEN",
+        hide_env_values = true
+    )]
+    pub server_token: Option<String>,
+    /// Extra CA certificate (PEM) the server's certificate is signed by.
+    #[arg(long, value_name = "FILE")]
+    pub server_ca: Option<PathBuf>,
+    /// Disk buffer for alerts bound for the server.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/peregrine/buffer/server"
+    )]
+    pub server_buffer: PathBuf,
 }
 
 /// `peregrine rules …`.

@@ -6,6 +6,8 @@ mod cli;
 mod filter;
 mod record;
 mod rules;
+mod run;
+mod server;
 
 use clap::Parser;
 
@@ -24,6 +26,10 @@ fn config_check(file: std::path::PathBuf) -> anyhow::Result<()> {
         dedup_window: None,
         dedup_fields: vec![],
         rate_limit: None,
+        server: None,
+        server_token: None,
+        server_ca: None,
+        server_buffer: std::path::PathBuf::new(),
     };
     let cfg = agent::effective_config(&args)?;
     let engine = rules::load_engine(&cfg.rules, false)
@@ -64,6 +70,8 @@ fn main() {
         cli::Command::Ci(args) => ci::run(args),
         cli::Command::Replay(args) => record::replay(args),
         cli::Command::Config(cli::ConfigCommand::Check { file }) => config_check(file),
+        cli::Command::Server(args) => server::run(args),
+        cli::Command::Run(args) => run::run(args),
     };
     if let Err(e) = result {
         eprintln!("peregrine: error: {e:#}");

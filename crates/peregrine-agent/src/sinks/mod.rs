@@ -11,7 +11,7 @@ mod webhook;
 pub use file::FileSink;
 pub use stdout::StdoutSink;
 pub use syslog::{SyslogFormat, SyslogSink, SyslogTarget};
-pub use webhook::{payload, HttpFormat, WebhookConfig, WebhookSink, WebhookStats};
+pub use webhook::{http_client, payload, HttpFormat, WebhookConfig, WebhookSink, WebhookStats};
 
 use crate::alert::Alert;
 use peregrine_rules::Priority;
@@ -121,7 +121,7 @@ impl SinkConfig {
     /// `slack:URL`, `elasticsearch:URL` (the `_bulk` endpoint),
     /// `splunk:URL` (HEC endpoint), `loki:URL` (push endpoint), each optionally
     /// followed by `,min=PRIORITY`; files take `,max_mb=N,keep=N`; HTTP sinks
-    /// `,buffer=DIR,batch=N,header=Name:value`, `,index=NAME`
+    /// `,buffer=DIR,batch=N,header=Name:value,ca=PEM_FILE`, `,index=NAME`
     /// (Elasticsearch), `,token=TOKEN` (Splunk); `syslog:udp://H:P`,
     /// `syslog:tcp://H:P`, `syslog:unix:///dev/log` take `,format=rfc5424|cef`
     /// and `,facility=N`.
@@ -142,6 +142,7 @@ impl SinkConfig {
         let mut sformat = SyslogFormat::Rfc5424;
         let mut facility = 16u8;
         let mut token: Option<String> = None;
+        let mut ca_file: Option<PathBuf> = None;
         for opt in parts {
             let (k, v) = opt
                 .split_once('=')
@@ -179,6 +180,7 @@ impl SinkConfig {
                         .ok_or_else(|| bad(format!("facility '{v}' is not 0..23")))?
                 }
                 "token" => token = Some(v.to_string()),
+                "ca" => ca_file = Some(PathBuf::from(v)),
                 "batch" => {
                     batch = v
                         .parse()
@@ -257,6 +259,7 @@ impl SinkConfig {
                     batch,
                     min_priority,
                     format,
+                    ca_file,
                 }))
             }
             _ => Err(bad(

@@ -29,6 +29,8 @@ pub struct WebhookConfig {
     pub min_priority: Priority,
     /// Payload format.
     pub format: HttpFormat,
+    /// Extra trusted CA certificates (PEM) for https destinations.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How alerts are encoded for the destination.
@@ -164,11 +166,27 @@ fn accepted(format: &HttpFormat, body: &str) -> bool {
     }
 }
 
+/// An HTTP client (10 s timeout) trusting the system roots plus the PEM
+/// certificates in `ca_file`.
+pub fn http_client(ca_file: Option<&std::path::Path>) -> Result<reqwest::blocking::Client, String> {
+    let mut b = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10));
+    if let Some(f) = ca_file {
+        let pem = std::fs::read(f).map_err(|e| format!("CA file {}: {e}", f.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("CA file {}: {e}", f.display()))?;
+        if certs.is_empty() {
+            return Err(format!("CA file {}: no PEM certificate", f.display()));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))
+}
+
 fn deliver_loop(cfg: WebhookConfig, shared: Arc<Shared>) {
-    let client = match reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
+    let client = match http_client(cfg.ca_file.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("webhook {}: cannot build an HTTP client: {e}", cfg.url);
@@ -270,6 +288,7 @@ impl WebhookSink {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(bad("the URL must be http:// or https://".into()));
         }
+        http_client(cfg.ca_file.as_deref()).map_err(bad)?;
         let queue = DiskQueue::open(&cfg.buffer_dir, cfg.buffer_max_bytes).map_err(|source| {
             SinkError::Io {
                 sink: format!("{name} buffer {}", cfg.buffer_dir.display()),

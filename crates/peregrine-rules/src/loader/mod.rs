@@ -7,7 +7,6 @@ mod rule;
 use crate::diag::{Diagnostic, Pos, Source};
 use crate::yaml::{self, Node, NodeKind};
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 /// The Falco rules engine version whose files we accept.
@@ -79,64 +78,7 @@ impl Text {
     }
 }
 
-/// Rule priority, most severe first.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub enum Priority {
-    /// System is unusable.
-    Emergency,
-    /// Act immediately.
-    Alert,
-    /// Critical.
-    Critical,
-    /// Error.
-    Error,
-    /// Warning.
-    Warning,
-    /// Notice.
-    Notice,
-    /// Informational.
-    Informational,
-    /// Debug.
-    Debug,
-}
-
-impl Priority {
-    /// Parse a priority name (case-insensitive; INFO accepted).
-    pub fn parse(s: &str) -> Option<Priority> {
-        Some(match s.trim().to_ascii_uppercase().as_str() {
-            "EMERGENCY" => Priority::Emergency,
-            "ALERT" => Priority::Alert,
-            "CRITICAL" => Priority::Critical,
-            "ERROR" => Priority::Error,
-            "WARNING" | "WARN" => Priority::Warning,
-            "NOTICE" => Priority::Notice,
-            "INFORMATIONAL" | "INFO" => Priority::Informational,
-            "DEBUG" => Priority::Debug,
-            _ => return None,
-        })
-    }
-    /// Falco's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Emergency => "Emergency",
-            Priority::Alert => "Alert",
-            Priority::Critical => "Critical",
-            Priority::Error => "Error",
-            Priority::Warning => "Warning",
-            Priority::Notice => "Notice",
-            Priority::Informational => "Informational",
-            Priority::Debug => "Debug",
-        }
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use peregrine_event::Priority;
 
 /// A `list`.
 #[derive(Debug, Clone)]

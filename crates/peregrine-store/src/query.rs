@@ -1,0 +1,242 @@
+//! Alert search: one query type, translated to SQL for both backends
+//! (numbered placeholders: `?N` for SQLite, `$N` for PostgreSQL).
+
+use crate::{Result, StoreError};
+use peregrine_event::Priority;
+use serde::{Deserialize, Serialize};
+
+/// A search over alerts. Empty fields do not filter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AlertQuery {
+    /// From (inclusive), Unix nanoseconds.
+    pub from_ns: Option<i64>,
+    /// To (exclusive), Unix nanoseconds.
+    pub to_ns: Option<i64>,
+    /// Only alerts at least this severe.
+    pub min_priority: Option<Priority>,
+    /// Exactly these priorities (in addition to `min_priority`).
+    #[serde(default)]
+    pub priorities: Vec<Priority>,
+    /// Rule name (exact).
+    pub rule: Option<String>,
+    /// Host name (exact).
+    pub host: Option<String>,
+    /// Container id (full or 12-character prefix) or name.
+    pub container: Option<String>,
+    /// Image (exact, or a prefix ending in `*`).
+    pub image: Option<String>,
+    /// Kubernetes namespace.
+    pub k8s_namespace: Option<String>,
+    /// Triage state.
+    pub status: Option<crate::Status>,
+    /// Free text, case-insensitive substring of the output or rule.
+    pub text: Option<String>,
+    /// Page size (1..=1000; default 50).
+    pub limit: Option<u32>,
+    /// Cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+/// Renders the free-text condition for a backend: (text, params so far,
+/// placeholder maker) → SQL.
+pub(crate) type FtsFn<'a> = &'a dyn Fn(&str, &mut Vec<Param>, &dyn Fn(usize) -> String) -> String;
+
+/// A bound parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Int(i64),
+    Text(String),
+}
+
+/// SQL dialect differences.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    fn ph(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+}
+
+/// Escape `%`, `_` and `\` for a LIKE pattern (ESCAPE '\').
+pub(crate) fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl AlertQuery {
+    /// Page size after clamping.
+    pub fn page_size(&self) -> u32 {
+        self.limit.unwrap_or(50).clamp(1, 1000)
+    }
+
+    /// Decode the cursor (`TIME_NS:ID`).
+    pub(crate) fn cursor_parts(&self) -> Result<Option<(i64, String)>> {
+        let Some(c) = &self.cursor else {
+            return Ok(None);
+        };
+        let (t, id) = c
+            .split_once(':')
+            .ok_or_else(|| StoreError::Query(format!("cursor '{c}' is not TIME:ID")))?;
+        let t = t
+            .parse::<i64>()
+            .map_err(|_| StoreError::Query(format!("cursor '{c}' has a bad time")))?;
+        Ok(Some((t, id.to_string())))
+    }
+
+    /// WHERE clause (without the keyword; `1=1` when empty) and its
+    /// parameters, numbered from `first`. `fts` renders the free-text
+    /// condition for the backend given the placeholder of the pattern.
+    pub(crate) fn where_sql(
+        &self,
+        d: Dialect,
+        with_cursor: bool,
+        fts: FtsFn<'_>,
+    ) -> Result<(String, Vec<Param>)> {
+        let mut conds: Vec<String> = Vec::new();
+        let mut params: Vec<Param> = Vec::new();
+        let next = |params: &Vec<Param>| d.ph(params.len() + 1);
+        if let (Some(f), Some(t)) = (self.from_ns, self.to_ns) {
+            if f > t {
+                return Err(StoreError::Query("'from' is after 'to'".into()));
+            }
+        }
+        if let Some(f) = self.from_ns {
+            conds.push(format!("time_ns >= {}", next(&params)));
+            params.push(Param::Int(f));
+        }
+        if let Some(t) = self.to_ns {
+            conds.push(format!("time_ns < {}", next(&params)));
+            params.push(Param::Int(t));
+        }
+        if let Some(p) = self.min_priority {
+            conds.push(format!("priority <= {}", next(&params)));
+            params.push(Param::Int(p.index() as i64));
+        }
+        if !self.priorities.is_empty() {
+            let list: Vec<String> = self
+                .priorities
+                .iter()
+                .map(|p| p.index().to_string())
+                .collect();
+            conds.push(format!("priority IN ({})", list.join(",")));
+        }
+        for (col, v) in [
+            ("rule", &self.rule),
+            ("hostname", &self.host),
+            ("k8s_ns", &self.k8s_namespace),
+        ] {
+            if let Some(v) = v {
+                conds.push(format!("{col} = {}", next(&params)));
+                params.push(Param::Text(v.clone()));
+            }
+        }
+        if let Some(c) = &self.container {
+            let a = next(&params);
+            params.push(Param::Text(c.clone()));
+            let b = next(&params);
+            params.push(Param::Text(format!("{}%", like_escape(c))));
+            conds.push(format!(
+                "(container_name = {a} OR container_id = {a} OR (length({a}) >= 12 AND container_id LIKE {b} ESCAPE '\\'))"
+            ));
+        }
+        if let Some(i) = &self.image {
+            if let Some(prefix) = i.strip_suffix('*') {
+                conds.push(format!("image LIKE {} ESCAPE '\\'", next(&params)));
+                params.push(Param::Text(format!("{}%", like_escape(prefix))));
+            } else {
+                conds.push(format!("image = {}", next(&params)));
+                params.push(Param::Text(i.clone()));
+            }
+        }
+        if let Some(s) = self.status {
+            conds.push(format!("status = {}", next(&params)));
+            params.push(Param::Text(s.as_str().into()));
+        }
+        if let Some(t) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            if t.chars().count() > 200 {
+                return Err(StoreError::Query(
+                    "search text longer than 200 characters".into(),
+                ));
+            }
+            let ph = |n: usize| d.ph(n);
+            conds.push(fts(t, &mut params, &ph));
+        }
+        if with_cursor {
+            if let Some((t, id)) = self.cursor_parts()? {
+                let a = next(&params);
+                params.push(Param::Int(t));
+                let b = next(&params);
+                params.push(Param::Text(id));
+                conds.push(format!("(time_ns < {a} OR (time_ns = {a} AND id < {b}))"));
+            }
+        }
+        if conds.is_empty() {
+            conds.push("1=1".into());
+        }
+        Ok((conds.join(" AND "), params))
+    }
+}
+
+/// The cursor of the page after `last`.
+pub(crate) fn cursor_after(time_ns: i64, id: &str) -> String {
+    format!("{time_ns}:{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    fn no_fts(_: &str, _: &mut Vec<Param>, _: &dyn Fn(usize) -> String) -> String {
+        "0=1".into()
+    }
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        let q = AlertQuery {
+            from_ns: Some(1),
+            rule: Some("r".into()),
+            cursor: Some("5:abc".into()),
+            ..Default::default()
+        };
+        let (sql, p) = q.where_sql(Dialect::Postgres, true, &no_fts).unwrap();
+        assert_eq!(
+            sql,
+            "time_ns >= $1 AND rule = $2 AND (time_ns < $3 OR (time_ns = $3 AND id < $4))"
+        );
+        assert_eq!(p.len(), 4);
+    }
+    #[test]
+    fn bad_cursor_and_range_are_errors() {
+        let q = AlertQuery {
+            cursor: Some("zz".into()),
+            ..Default::default()
+        };
+        assert!(q.where_sql(Dialect::Sqlite, true, &no_fts).is_err());
+        let q = AlertQuery {
+            from_ns: Some(10),
+            to_ns: Some(1),
+            ..Default::default()
+        };
+        assert!(q.where_sql(Dialect::Sqlite, true, &no_fts).is_err());
+    }
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(like_escape("a%b_c\\"), "a\\%b\\_c\\\\");
+    }
+}
