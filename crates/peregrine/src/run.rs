@@ -102,7 +102,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             agent,
         }),
         status,
-        Duration::from_secs(10),
+        Duration::from_secs(5),
         stop.clone(),
     );
     let ready = args.agent.ready;
