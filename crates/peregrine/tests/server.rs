@@ -30,13 +30,15 @@ impl Drop for Proc {
 
 /// Start `peregrine ARGS` and wait for its "ready …" line on stderr.
 fn spawn_ready(args: &[&str]) -> (Proc, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
+    let mut child = Proc(
+        Command::new(env!("CARGO_BIN_EXE_peregrine"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = child.0.stderr.take().unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 512];
     let deadline = Instant::now() + Duration::from_secs(40);
@@ -47,7 +49,7 @@ fn spawn_ready(args: &[&str]) -> (Proc, String) {
                 std::thread::spawn(move || {
                     let _ = std::io::copy(&mut err, &mut std::io::sink());
                 });
-                return (Proc(child), line);
+                return (child, line);
             }
         }
         let n = err.read(&mut buf).unwrap();
