@@ -69,7 +69,7 @@ fn alert(i: u32, rule: &str, prio: Priority) -> Alert {
         tags: vec!["T1003".into()],
         id: format!("a{i:04}"),
         count: 1,
-        container: (i % 2 == 0).then(|| ContainerInfo {
+        container: i.is_multiple_of(2).then(|| ContainerInfo {
             id: "f00dfeed1234567890".into(),
             name: "payments-api".into(),
             image: "registry.local/payments:2.1".into(),
@@ -181,7 +181,7 @@ fn ingest_search_detail_triage_stats() {
     let f = fixture();
     let batch: Vec<Alert> = (0..30)
         .map(|i| {
-            let (r, p) = if i % 3 == 0 {
+            let (r, p) = if i.is_multiple_of(3) {
                 ("Reverse shell", Priority::Critical)
             } else {
                 ("Read sensitive file untrusted", Priority::Warning)
