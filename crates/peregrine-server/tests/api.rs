@@ -179,7 +179,7 @@ fn tokens_and_roles_are_enforced() {
 #[test]
 fn ingest_search_detail_triage_stats() {
     let f = fixture();
-    let batch: Vec<Alert> = (0..30)
+    let batch: Vec<Alert> = (0u32..30)
         .map(|i| {
             let (r, p) = if i.is_multiple_of(3) {
                 ("Reverse shell", Priority::Critical)
