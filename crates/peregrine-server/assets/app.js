@@ -19,7 +19,7 @@ function h(tag, attrs, ...kids) {
     if (v === null || v === undefined || v === false) continue;
     if (k === "class") el.className = v;
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (k === "style") el.setAttribute("style", v);
+    else if (k === "style") el.style.cssText = v; // CSSOM: allowed by the CSP, unlike style attributes
     else el.setAttribute(k, v === true ? "" : String(v));
   }
   for (const kid of kids.flat()) {
@@ -130,14 +130,17 @@ function timeline(agg) {
     s.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "axis" }, "No alerts in this range"));
     return s;
   }
-  const max = Math.max(1, ...buckets.map((b) => b.counts.reduce((a, c) => a + c, 0)));
+  const peak = Math.max(1, ...buckets.map((b) => b.counts.reduce((a, c) => a + c, 0)));
+  const raw = peak / 4, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = Math.max(1, [1, 2, 2.5, 5, 10].map((m) => m * mag).find((v) => v >= raw));
+  const max = step * 4;
   const start = buckets[0].start, end = buckets[buckets.length - 1].start + agg.bucket_secs;
   const span = Math.max(agg.bucket_secs, end - start);
   const bw = Math.max(2, ((W - L - 4) * agg.bucket_secs) / span - 2);
   for (let g = 0; g <= 4; g++) {
     const y = T + ((H - B - T) * g) / 4;
     s.append(svg("line", { x1: L, x2: W, y1: y, y2: y, class: "grid" }));
-    s.append(svg("text", { x: L - 6, y: y + 3, "text-anchor": "end", class: "axis" }, Math.round(max - (max * g) / 4)));
+    s.append(svg("text", { x: L - 6, y: y + 3, "text-anchor": "end", class: "axis" }, num(max - step * g)));
   }
   for (const b of buckets) {
     const x = L + ((W - L - 4) * (b.start - start)) / span;
@@ -239,7 +242,7 @@ async function alerts(params) {
       tbody)),
     h("div", { class: "more" }, moreBtn));
   const row = (s, fresh) => {
-    const a = s.alert;
+    const a = s; // stored alerts are flat: the alert plus agent, status, time_ns
     const c = a.container;
     return h("tr", { class: fresh ? "fresh" : null, "data-id": a.id, onclick: () => { location.hash = "#/alert/" + encodeURIComponent(a.id); } },
       h("td", { class: "time" }, fmtTime(s.time_ns)),
@@ -308,7 +311,7 @@ function processTree(events, alert) {
 async function alertDetail(id) {
   mount(h("div", { class: "loading" }, "Loading…"));
   const { alert: s, events } = await api("/api/v1/alerts/" + encodeURIComponent(id));
-  const a = s.alert;
+  const a = s;
   const c = a.container;
   const setStatus = async (st) => {
     try { await api(`/api/v1/alerts/${encodeURIComponent(id)}/status`, { method: "POST", body: JSON.stringify({ status: st }) }); toast(`Marked ${st}`); alertDetail(id).catch(fail); }
