@@ -205,7 +205,12 @@ fn alert(i: u32, rule: &str, prio: Priority, container: bool) -> Alert {
         rule: rule.into(),
         priority: prio,
         source: "syscall".into(),
-        hostname: if i % 3 == 0 { "web-01" } else { "db-02" }.into(),
+        hostname: if i.is_multiple_of(3) {
+            "web-01"
+        } else {
+            "db-02"
+        }
+        .into(),
         output: format!("{prio} {rule} (user=root process=cat file=/etc/shadow n={i})"),
         output_fields: [
             ("evt.type", "openat"),
