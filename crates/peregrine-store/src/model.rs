@@ -75,7 +75,7 @@ pub struct AlertPage {
 impl AlertPage {
     /// Counting stops here (counting millions of rows would make every
     /// page slow).
-    pub const COUNT_CAP: u64 = 100_000;
+    pub const COUNT_CAP: u64 = 10_000;
 }
 
 /// One event of an alert's context.

@@ -144,18 +144,30 @@ impl AlertQuery {
             }
         }
         if let Some(c) = &self.container {
+            // Each branch is served by an index: name, full id, or an id
+            // prefix as a range (12+ characters, like `docker ps` shows).
             let a = next(&params);
             params.push(Param::Text(c.clone()));
-            let b = next(&params);
-            params.push(Param::Text(format!("{}%", like_escape(c))));
-            conds.push(format!(
-                "(container_name = {a} OR container_id = {a} OR (length({a}) >= 12 AND container_id LIKE {b} ESCAPE '\\'))"
-            ));
+            if c.len() >= 12 && c.len() < 64 && c.bytes().all(|b| b.is_ascii_hexdigit()) {
+                let lo = next(&params);
+                params.push(Param::Text(c.to_ascii_lowercase()));
+                let hi = next(&params);
+                params.push(Param::Text(format!("{}~", c.to_ascii_lowercase())));
+                conds.push(format!(
+                    "(container_name = {a} OR (container_id >= {lo} AND container_id < {hi}))"
+                ));
+            } else {
+                conds.push(format!("(container_name = {a} OR container_id = {a})"));
+            }
         }
         if let Some(i) = &self.image {
             if let Some(prefix) = i.strip_suffix('*') {
-                conds.push(format!("image LIKE {} ESCAPE '\\'", next(&params)));
-                params.push(Param::Text(format!("{}%", like_escape(prefix))));
+                // A range, so the image index serves it.
+                let lo = next(&params);
+                params.push(Param::Text(prefix.to_string()));
+                let hi = next(&params);
+                params.push(Param::Text(format!("{prefix}\u{10FFFF}")));
+                conds.push(format!("(image >= {lo} AND image < {hi})"));
             } else {
                 conds.push(format!("image = {}", next(&params)));
                 params.push(Param::Text(i.clone()));
