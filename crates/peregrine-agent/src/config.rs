@@ -9,6 +9,11 @@
 //! max_processes: 65536
 //! btf: /path/to/vmlinux.btf         # optional
 //! dedup: {window: 60, fields: [proc.name, fd.name], rate_limit: 20}
+//! server:                           # optional: ship to a Peregrine server
+//!   url: https://peregrine.example:8470
+//!   token_file: /etc/peregrine/agent.token   # or token: pg_…
+//!   ca: /etc/peregrine/ca.pem       # optional private CA
+//!   buffer: /var/lib/peregrine/buffer/server
 //! ```
 //!
 //! Precedence: built-in defaults < this file < `PEREGRINE_*` environment
@@ -32,6 +37,7 @@ const KEYS: &[&str] = &[
     "max_processes",
     "btf",
     "dedup",
+    "server",
 ];
 
 fn strings(src: &Arc<Source>, n: &Node, key: &str, errs: &mut Vec<Diagnostic>) -> Vec<String> {
@@ -75,6 +81,87 @@ fn number<T: std::str::FromStr>(
                 src,
                 n.pos,
                 format!("'{key}' must be a number"),
+            ));
+            None
+        }
+    }
+}
+
+fn server_link(
+    src: &Arc<Source>,
+    v: &Node,
+    base: Option<&std::path::Path>,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<crate::report::ServerLink> {
+    let Some(m) = v.as_map() else {
+        errs.push(Diagnostic::error(
+            src,
+            v.pos,
+            "server must be a mapping (url, token or token_file, ca, buffer)",
+        ));
+        return None;
+    };
+    let rel = |p: &str| match base {
+        Some(b) if !p.starts_with('/') => b.join(p),
+        _ => PathBuf::from(p),
+    };
+    let mut url = None;
+    let mut token = None;
+    let mut ca = None;
+    let mut buffer = PathBuf::from("/var/lib/peregrine/buffer/server");
+    for (k, val) in m {
+        let Some(text) = val.as_str() else {
+            errs.push(Diagnostic::error(
+                src,
+                val.pos,
+                "server values must be strings",
+            ));
+            continue;
+        };
+        match k.as_str().unwrap_or("") {
+            "url" => {
+                if !(text.starts_with("https://") || text.starts_with("http://")) {
+                    errs.push(Diagnostic::error(
+                        src,
+                        val.pos,
+                        "server.url must be http(s)://HOST[:PORT]",
+                    ));
+                }
+                url = Some(text.to_string());
+            }
+            "token" => token = Some(text.trim().to_string()),
+            "token_file" => match std::fs::read_to_string(rel(text)) {
+                Ok(t) => token = Some(t.trim().to_string()),
+                Err(e) => errs.push(Diagnostic::error(
+                    src,
+                    val.pos,
+                    format!("server.token_file {text}: {e}"),
+                )),
+            },
+            "ca" => ca = Some(rel(text)),
+            "buffer" => buffer = rel(text),
+            other => errs.push(Diagnostic::error(
+                src,
+                k.pos,
+                format!(
+                    "unknown key 'server.{other}' (expected url, token, token_file, ca, buffer)"
+                ),
+            )),
+        }
+    }
+    match (url, token) {
+        (Some(url), Some(token)) => Some(crate::report::ServerLink {
+            url,
+            token,
+            ca_file: ca,
+            buffer_dir: buffer,
+            heartbeat: Duration::from_secs(10),
+        }),
+        _ => {
+            errs.push(Diagnostic::error(
+                src,
+                v.pos,
+                "server needs url and token (or token_file)",
             ));
             None
         }
@@ -208,6 +295,11 @@ pub fn apply_file(
                     }
                 }
             }
+            "server" => {
+                if let Some(link) = server_link(&src, v, base, &mut errs) {
+                    cfg.server = Some(link);
+                }
+            }
             other => errs.push(Diagnostic::error(
                 &src,
                 k.pos,
@@ -320,6 +412,36 @@ mod tests {
         assert!(all.contains("unknown key 'dedup.windw'"), "{all}");
         assert!(apply_file(&mut c, "p.yaml", "- a\n", None).is_err());
         assert!(apply_file(&mut c, "p.yaml", "a: [\n", None).is_err());
+    }
+
+    #[test]
+    fn server_section() {
+        let dir = std::env::temp_dir().join(format!("pg-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("agent.token"), "pg_abc\n").unwrap();
+        let mut c = AgentConfig::default();
+        let text = "server:\n  url: https://srv:8470\n  token_file: agent.token\n  ca: ca.pem\n";
+        apply_file(&mut c, "p.yaml", text, Some(&dir)).unwrap();
+        let link = c.server.unwrap();
+        assert_eq!(link.url, "https://srv:8470");
+        assert_eq!(link.token, "pg_abc");
+        assert_eq!(link.ca_file, Some(dir.join("ca.pem")));
+        let mut c = AgentConfig::default();
+        let errs: Vec<String> = apply_file(
+            &mut c,
+            "p.yaml",
+            "server:\n  url: ftp://x\n  tokn: a\n",
+            None,
+        )
+        .unwrap_err()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+        let all = errs.join("\n");
+        assert!(all.contains("p.yaml:2:8: error: server.url"), "{all}");
+        assert!(all.contains("unknown key 'server.tokn'"), "{all}");
+        assert!(all.contains("needs url and token"), "{all}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -17,3 +17,4 @@ pub use diag::{Diagnostic, LoadError};
 pub use engine::{Engine, Match, Stats};
 pub use loader::Priority;
 pub mod ruletest;
+pub mod sigma;

@@ -18,7 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn env(k: &str, d: u64) -> u64 {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 const RULES: [(&str, Priority); 8] = [
@@ -35,7 +38,12 @@ const RULES: [(&str, Priority); 8] = [
 fn alert(agent: usize, n: u64, time_ns: u64) -> Alert {
     let (rule, prio) = RULES[(n as usize * 7 + agent) % RULES.len()];
     let host = format!("node-{agent:02}");
-    let files = ["/etc/shadow", "/etc/sudoers", "/root/.ssh/id_rsa", "/var/log/auth.log"];
+    let files = [
+        "/etc/shadow",
+        "/etc/sudoers",
+        "/root/.ssh/id_rsa",
+        "/var/log/auth.log",
+    ];
     let f = files[(n % 4) as usize];
     Alert {
         time: peregrine_event::time::rfc3339(time_ns),
@@ -54,7 +62,7 @@ fn alert(agent: usize, n: u64, time_ns: u64) -> Alert {
         tags: vec!["mitre_credential_access".into(), "T1003".into()],
         id: format!("{agent:02}-{n:012}"),
         count: 1,
-        container: (n % 3 != 0).then(|| ContainerInfo {
+        container: (!n.is_multiple_of(3)).then(|| ContainerInfo {
             id: format!("c{:063x}", n % 97),
             name: format!("svc-{}", n % 97),
             image: format!("registry.local/team-{}/svc:{}", n % 7, n % 5),
@@ -89,7 +97,10 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
     let server = peregrine_server::start(
-        ServerConfig { listen: "127.0.0.1:0".parse().unwrap(), ..ServerConfig::default() },
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..ServerConfig::default()
+        },
         store.clone(),
     )
     .unwrap();
@@ -175,12 +186,28 @@ fn main() {
         let batch: Vec<Alert> = (0..k)
             .map(|i| {
                 let j = n + i;
-                alert((j % 20) as usize + 100, j, now - week + (j * 7_919 % week / 1_000_000_000) * 1_000_000_000)
+                alert(
+                    (j % 20) as usize + 100,
+                    j,
+                    now - week + (j * 7_919 % week / 1_000_000_000) * 1_000_000_000,
+                )
             })
             .collect();
         store.insert_alerts("bulk", &batch).unwrap();
         n += k;
     }
+    // What the server's periodic maintenance (retention + planner
+    // statistics, every 5 minutes) would have done by now.
+    store
+        .retain(
+            &peregrine_store::Retention {
+                max_age_secs: 0,
+                max_alerts: 0,
+                max_bytes: 0,
+            },
+            0,
+        )
+        .unwrap();
     println!(
         "filled to {} alerts in {:.0} s ({} bytes on disk)",
         store.count().unwrap(),
@@ -192,13 +219,28 @@ fn main() {
     let queries: Vec<(&str, String)> = vec![
         ("latest page", "/api/v1/alerts?limit=50".into()),
         ("last 24h", "/api/v1/alerts?from=-24h&limit=50".into()),
-        ("priority >= critical", "/api/v1/alerts?min_priority=critical&limit=50".into()),
-        ("rule", "/api/v1/alerts?rule=Reverse%20shell&limit=50".into()),
+        (
+            "priority >= critical",
+            "/api/v1/alerts?min_priority=critical&limit=50".into(),
+        ),
+        (
+            "rule",
+            "/api/v1/alerts?rule=Reverse%20shell&limit=50".into(),
+        ),
         ("host", "/api/v1/alerts?host=node-105&limit=50".into()),
-        ("container", "/api/v1/alerts?container=svc-42&limit=50".into()),
-        ("k8s namespace + priority", "/api/v1/alerts?namespace=ns-3&min_priority=warning&limit=50".into()),
+        (
+            "container",
+            "/api/v1/alerts?container=svc-42&limit=50".into(),
+        ),
+        (
+            "k8s namespace + priority",
+            "/api/v1/alerts?namespace=ns-3&min_priority=warning&limit=50".into(),
+        ),
         ("free text", "/api/v1/alerts?q=id_rsa&limit=50".into()),
-        ("free text + 1h", "/api/v1/alerts?q=sudoers&from=-1h&limit=50".into()),
+        (
+            "free text + 1h",
+            "/api/v1/alerts?q=sudoers&from=-1h&limit=50".into(),
+        ),
         ("alert detail", "/api/v1/alerts/102-000000000042".into()),
         ("overview stats 1h", "/api/v1/stats?from=-1h".into()),
         ("overview stats 24h", "/api/v1/stats?from=-24h".into()),
@@ -209,19 +251,35 @@ fn main() {
         let mut v = Vec::new();
         for _ in 0..40 {
             let t = Instant::now();
-            let r = http.get(format!("{url}{q}")).bearer_auth(&viewer).send().unwrap();
+            let r = http
+                .get(format!("{url}{q}"))
+                .bearer_auth(&viewer)
+                .send()
+                .unwrap();
             assert!(r.status().is_success(), "{name}: {}", r.status());
             let _ = r.bytes().unwrap();
             v.push(t.elapsed().as_secs_f64() * 1e3);
         }
         all.extend(v.iter().copied());
-        println!("{name:<28} {:>9.1} {:>9.1}", pct(&mut v, 0.5), pct(&mut v, 0.95));
+        println!(
+            "{name:<28} {:>9.1} {:>9.1}",
+            pct(&mut v, 0.5),
+            pct(&mut v, 0.95)
+        );
     }
-    println!("all queries: p50 {:.1} ms, p95 {:.1} ms", pct(&mut all, 0.5), pct(&mut all, 0.95));
+    println!(
+        "all queries: p50 {:.1} ms, p95 {:.1} ms",
+        pct(&mut all, 0.5),
+        pct(&mut all, 0.95)
+    );
 }
 
 fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
-        .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }

@@ -3,7 +3,7 @@
 //! search.
 
 use crate::model::Columns;
-use crate::query::{cursor_after, like_escape, Dialect, Param};
+use crate::query::{self, cursor_after, like_escape, Dialect, Param};
 use crate::*;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use std::path::{Path, PathBuf};
@@ -110,16 +110,42 @@ fn to_sql(p: &[Param]) -> Vec<Box<dyn ToSql>> {
         .collect()
 }
 
-fn fts(text: &str, params: &mut Vec<Param>, ph: &dyn Fn(usize) -> String) -> String {
-    if text.chars().count() >= 3 {
-        let p = ph(params.len() + 1);
-        params.push(Param::Text(format!("\"{}\"", text.replace('"', "\"\""))));
-        format!("rid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH {p})")
-    } else {
-        let p = ph(params.len() + 1);
-        params.push(Param::Text(format!("%{}%", like_escape(text))));
-        format!("(output LIKE {p} ESCAPE '\\' OR rule LIKE {p} ESCAPE '\\')")
+fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// Free text through the trigram index: cost grows with the matches.
+fn fts_index(text: &str, params: &mut Vec<Param>, ph: &dyn Fn(usize) -> String) -> String {
+    let p = ph(params.len() + 1);
+    params.push(Param::Text(fts_phrase(text)));
+    format!("rid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH {p})")
+}
+
+/// Free text by scanning (newest first): cost grows with the rows read
+/// until a page is full, so it wins for frequent terms.
+fn fts_scan(text: &str, params: &mut Vec<Param>, ph: &dyn Fn(usize) -> String) -> String {
+    let p = ph(params.len() + 1);
+    params.push(Param::Text(format!("%{}%", like_escape(text))));
+    format!("(output LIKE {p} ESCAPE '\\' OR rule LIKE {p} ESCAPE '\\')")
+}
+
+/// Matches above which a scan beats the index.
+const FREQUENT: i64 = 1000;
+
+/// Pick the free-text strategy for `q` (trigrams need 3 characters).
+fn text_strategy(c: &Connection, q: &AlertQuery) -> Result<query::FtsFn<'static>> {
+    let Some(t) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(&fts_index);
+    };
+    if t.chars().count() < 3 {
+        return Ok(&fts_scan);
     }
+    let n: i64 = c.query_row(
+        &format!("SELECT COUNT(*) FROM (SELECT 1 FROM alerts_fts WHERE alerts_fts MATCH ?1 LIMIT {FREQUENT})"),
+        [fts_phrase(t)],
+        |r| r.get(0),
+    )?;
+    Ok(if n >= FREQUENT { &fts_scan } else { &fts_index })
 }
 
 pub(crate) fn decode_alert(
@@ -176,6 +202,7 @@ impl SqliteStore {
         }
         configure(&c)?;
         migrate(&mut c)?;
+        c.execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(c),
@@ -320,9 +347,10 @@ impl Store for SqliteStore {
 
     fn query_alerts(&self, q: &AlertQuery) -> Result<AlertPage> {
         let limit = q.page_size();
-        let (where_all, p_all) = q.where_sql(Dialect::Sqlite, false, &fts)?;
-        let (where_page, p_page) = q.where_sql(Dialect::Sqlite, true, &fts)?;
         self.read(|c| {
+            let fts = text_strategy(c, q)?;
+            let (where_all, p_all) = q.where_sql(Dialect::Sqlite, false, fts)?;
+            let (where_page, p_page) = q.where_sql(Dialect::Sqlite, true, fts)?;
             let sql = format!(
                 "SELECT {ALERT_COLS} FROM alerts WHERE {where_page} ORDER BY time_ns DESC, id DESC LIMIT {}",
                 limit + 1
@@ -409,9 +437,9 @@ impl Store for SqliteStore {
 
     fn aggregate(&self, q: &AlertQuery, bucket_secs: i64) -> Result<Aggregation> {
         let bucket_secs = bucket_secs.clamp(1, 366 * 86400);
-        let (where_, p) = q.where_sql(Dialect::Sqlite, false, &fts)?;
-        let args = to_sql(&p);
         self.read(|c| {
+            let (where_, p) = q.where_sql(Dialect::Sqlite, false, text_strategy(c, q)?)?;
+            let args = to_sql(&p);
             let mut agg = Aggregation {
                 bucket_secs,
                 ..Default::default()
@@ -614,6 +642,8 @@ impl Store for SqliteStore {
                     )? as u64;
                 }
             }
+            // Keep the planner's statistics current (cheap, bounded).
+            c.execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize;")?;
             if policy.max_bytes > 0 {
                 for _ in 0..20 {
                     let used: i64 = c.query_row(

@@ -84,6 +84,8 @@ pub fn effective_config(args: &AgentArgs) -> Result<AgentConfig> {
             buffer_dir: args.server_buffer.clone(),
             heartbeat: Duration::from_secs(10),
         });
+    } else if let (Some(link), Some(ca)) = (cfg.server.as_mut(), &args.server_ca) {
+        link.ca_file = Some(ca.clone());
     }
     if cfg.rules.is_empty() {
         anyhow::bail!("no rule files: give --rules FILE, rules: in --config, or PEREGRINE_RULES");

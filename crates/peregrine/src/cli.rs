@@ -280,6 +280,20 @@ pub enum RulesCommand {
     Validate(ValidateArgs),
     /// Run the tests embedded in rule files (`tests:` of each rule).
     Test(ValidateArgs),
+    /// Convert Sigma rules (Linux process_creation, file_event,
+    /// network_connection) into Falco-language rules; report what could not
+    /// be converted and why.
+    ImportSigma {
+        /// Directories (searched recursively) or files of Sigma rules.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Write the rules here (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Write the full report (every skipped file and why) here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Print the field catalogue (Markdown table with --markdown).
     Fields {
         /// Markdown table.

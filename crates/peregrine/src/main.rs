@@ -8,6 +8,7 @@ mod record;
 mod rules;
 mod run;
 mod server;
+mod sigma;
 
 use clap::Parser;
 

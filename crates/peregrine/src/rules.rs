@@ -12,6 +12,11 @@ pub fn run(cmd: RulesCommand) -> Result<()> {
             fields(markdown);
             Ok(())
         }
+        RulesCommand::ImportSigma {
+            dirs,
+            output,
+            report,
+        } => crate::sigma::import(&dirs, output.as_deref(), report.as_deref()),
     }
 }
 
