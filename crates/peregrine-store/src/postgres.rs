@@ -74,6 +74,10 @@ const MIGRATIONS: &[&str] = &[
         role TEXT NOT NULL,
         created BIGINT NOT NULL
     );",
+    // 2: covering time index (see the SQLite schema).
+    "DROP INDEX alerts_time;
+    CREATE INDEX alerts_time ON alerts(time_ns, id)
+        INCLUDE (priority, status, rule, hostname, container_name, image, k8s_ns);",
 ];
 
 /// The PostgreSQL store.

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Benign soak: ordinary developer and operator work under the agent with the
+# default rule set (Falco's stable rules + rules/peregrine), counting alerts.
+# Every alert here is a false alarm. Run as root: ./bench/soak.sh
+# (needs network for apt-get and a running dockerd with peregrine-test:latest,
+# see scripts/test-image.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet -p peregrine
+bin=./target/release/peregrine
+work=$(mktemp -d /tmp/pg-soak.XXXXXX)
+alerts=$work/alerts.jsonl
+rules=(--rules rules/falco-upstream/falco_rules.yaml)
+for f in rules/peregrine/*.yaml; do rules+=(--rules "$f"); done
+"$bin" agent "${rules[@]}" --no-metrics --output "file:$alerts" --ready 2>"$work/agent.log" &
+agent=$!
+trap 'kill $agent 2>/dev/null || true' EXIT
+until grep -q '^ready' "$work/agent.log"; do sleep 0.2; done
+start=$(date +%s)
+step() { echo "== $*"; }
+
+step "build this project (fresh target dir, debug, 2 crates)"
+CARGO_TARGET_DIR=$work/target cargo build --quiet -p peregrine-event -p peregrine-capture
+step "run a package test suite"
+CARGO_TARGET_DIR=$work/target cargo test --quiet -p peregrine-event >/dev/null
+step "apt-get: update, install and remove packages"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends jq tree >/dev/null
+apt-get remove -y -qq jq tree >/dev/null
+step "git: clone, branch, commit, log, gc"
+git clone -q "$PWD" "$work/repo"
+(cd "$work/repo" && git checkout -q -b soak && echo soak >> README.md && git -c user.email=s@x -c user.name=soak commit -qam soak && git log --oneline | head -3 >/dev/null && git gc -q)
+step "containers: run, exec, stop"
+if docker info >/dev/null 2>&1; then
+  for i in 1 2 3; do docker run --rm peregrine-test:latest sh -c 'ls / >/dev/null; cat /etc/hostname >/dev/null' ; done
+  cid=$(docker run -d peregrine-test:latest sleep 30)
+  docker exec "$cid" sh -c 'ps >/dev/null 2>&1; ls /tmp' >/dev/null
+  docker stop -t 1 "$cid" >/dev/null; docker rm "$cid" >/dev/null
+else
+  echo "(docker not running: container step skipped)"
+fi
+step "admin chores: logs, services, processes, network"
+journalctl -n 50 >/dev/null 2>&1 || true
+ps aux >/dev/null; ss -tan >/dev/null 2>&1 || true; df -h >/dev/null; uptime >/dev/null
+curl -s -o /dev/null https://deb.debian.org/ || true
+tar czf "$work/etc-copy.tgz" -C "$work/repo" docs
+sleep 2
+end=$(date +%s)
+kill -INT $agent; wait $agent 2>/dev/null || true
+trap - EXIT
+n=$(wc -l < "$alerts" 2>/dev/null || echo 0)
+secs=$((end - start))
+echo
+echo "soak: ${secs}s of benign work, $n alert(s) = $(( n * 3600 / (secs > 0 ? secs : 1) )) per hour"
+if [[ $n -gt 0 ]]; then
+  echo "by rule:"
+  python3 -c 'import json,sys,collections
+c=collections.Counter()
+ex={}
+for l in open(sys.argv[1]):
+    a=json.loads(l); c[a["rule"]]+=1; ex.setdefault(a["rule"], a["output"][:200])
+for r,n in c.most_common(): print(f"  {n:4}  {r}\n        e.g. {ex[r]}")' "$alerts"
+fi
+rm -rf "$work"
