@@ -19,10 +19,10 @@ until grep -q '^ready' "$work/agent.log"; do sleep 0.2; done
 start=$(date +%s)
 step() { echo "== $*"; }
 
-step "build this project (fresh target dir, debug, 2 crates)"
-CARGO_TARGET_DIR=$work/target cargo build --quiet -p peregrine-event -p peregrine-capture
-step "run a package test suite"
-CARGO_TARGET_DIR=$work/target cargo test --quiet -p peregrine-event >/dev/null
+step "build this project (the whole workspace, fresh target dir, debug)"
+CARGO_TARGET_DIR=$work/target cargo build --quiet --workspace
+step "run a package test suite (peregrine-rules: unit, semantics, Falco files, Sigma)"
+CARGO_TARGET_DIR=$work/target cargo test --quiet -p peregrine-rules >/dev/null
 step "apt-get: update, install and remove packages"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
@@ -30,7 +30,7 @@ apt-get install -y -qq --no-install-recommends jq tree >/dev/null
 apt-get remove -y -qq jq tree >/dev/null
 step "git: clone, branch, commit, log, gc"
 git clone -q "$PWD" "$work/repo"
-(cd "$work/repo" && git checkout -q -b soak && echo soak >> README.md && git -c user.email=s@x -c user.name=soak commit -qam soak && git log --oneline | head -3 >/dev/null && git gc -q)
+(cd "$work/repo" && git checkout -q -b soak && echo soak >> README.md && git -c user.email=s@x -c user.name=soak commit -qam soak && git log --oneline >/dev/null && git gc -q)
 step "containers: run, exec, stop"
 if docker info >/dev/null 2>&1; then
   for i in 1 2 3; do docker run --rm peregrine-test:latest sh -c 'ls / >/dev/null; cat /etc/hostname >/dev/null' ; done
@@ -57,9 +57,12 @@ if [[ $n -gt 0 ]]; then
   echo "by rule:"
   python3 -c 'import json,sys,collections
 c=collections.Counter()
-ex={}
+ex=collections.defaultdict(dict)
 for l in open(sys.argv[1]):
-    a=json.loads(l); c[a["rule"]]+=1; ex.setdefault(a["rule"], a["output"][:200])
-for r,n in c.most_common(): print(f"  {n:4}  {r}\n        e.g. {ex[r]}")' "$alerts"
+    a=json.loads(l); c[a["rule"]]+=1
+    ex[a["rule"]].setdefault(a["output_fields"].get("proc.name", "?"), a["output"][:220])
+for r,n in c.most_common():
+    print(f"  {n:4}  {r}")
+    for p, o in list(ex[r].items())[:3]: print(f"          {o}")' "$alerts"
 fi
 rm -rf "$work"
