@@ -5,7 +5,8 @@ use peregrine_rules::sigma::{self, Outcome};
 use peregrine_rules::{ruletest, Engine};
 
 fn corpus() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma-linux")
+    // Vendored SigmaHQ Linux rules (DRL 1.1; see rules/sigma-upstream/LICENSE).
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/sigma-upstream")
 }
 
 #[test]
