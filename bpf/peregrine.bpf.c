@@ -120,6 +120,8 @@ static __always_inline __u32 pg_category(__u32 kind)
 	case PG_KIND_ACCEPT:
 	case PG_KIND_BIND:
 	case PG_KIND_LISTEN:
+	case PG_KIND_SOCKET:
+	case PG_KIND_SENDTO:
 		return PG_CAT_NETWORK;
 	case PG_KIND_SETUID:
 	case PG_KIND_SETGID:
@@ -634,7 +636,8 @@ int sched_process_exit(void *ctx)
 
 /* --------------------------------------------------------------- syscalls */
 
-static __always_inline int pg_enter(struct trace_event_raw_sys_enter *ctx, __u32 kind)
+static __always_inline int pg_enter(struct trace_event_raw_sys_enter *ctx, const __u32 kind,
+				    const __u32 sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!pg_wanted(kind, id >> 32))
@@ -643,6 +646,15 @@ static __always_inline int pg_enter(struct trace_event_raw_sys_enter *ctx, __u32
 	/* Direct ctx loads get folded into a modified ctx pointer; copy instead. */
 	if (bpf_probe_read_kernel(&in.args, sizeof(in.args), &ctx->args))
 		return 0;
+	/* Sends matter only with an explicit destination (unconnected UDP,
+	 * raw sockets): connected sends are the hot path of every stream. */
+	if (sys == PG_SYS_SENDTO && in.args[4] == 0)
+		return 0;
+	if (sys == PG_SYS_SENDMSG) {
+		void *name = 0;
+		if (bpf_probe_read_user(&name, sizeof(name), (void *)in.args[1]) || !name)
+			return 0;
+	}
 	bpf_map_update_elem(&INFLIGHT, &id, &in, BPF_ANY);
 	return 0;
 }
@@ -730,6 +742,19 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 	case PG_SYS_BIND:
 		pg_put_user_bytes(data, &pos, &ev->str[0], (void *)a[1], a[2]);
 		break;
+	case PG_SYS_SENDTO:
+		pg_put_user_bytes(data, &pos, &ev->str[0], (void *)a[4], a[5]);
+		break;
+	case PG_SYS_SENDMSG: {
+		/* struct user_msghdr starts with msg_name, msg_namelen. */
+		struct {
+			__u64 name;
+			__u32 namelen;
+		} mh = {};
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a[1]) == 0)
+			pg_put_user_bytes(data, &pos, &ev->str[0], (void *)mh.name, mh.namelen);
+		break;
+	}
 	default:
 		break;
 	}
@@ -783,6 +808,8 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 	case PG_SYS_CONNECT:
 	case PG_SYS_BIND:
 	case PG_SYS_LISTEN:
+	case PG_SYS_SENDTO:
+	case PG_SYS_SENDMSG:
 		pg_fill_sock(ev, task, (long)a[0]);
 		break;
 	case PG_SYS_ACCEPT:
@@ -824,7 +851,7 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                  \
 	int sys_enter_##name(struct trace_event_raw_sys_enter *ctx)                  \
 	{                                                                            \
-		return pg_enter(ctx, kind);                                          \
+		return pg_enter(ctx, kind, sys);                                     \
 	}                                                                            \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                   \
 	int sys_exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
@@ -868,6 +895,10 @@ PG_SYSCALL(setgid, PG_KIND_SETGID, PG_SYS_SETGID)
 PG_SYSCALL(setregid, PG_KIND_SETGID, PG_SYS_SETREGID)
 PG_SYSCALL(setresgid, PG_KIND_SETGID, PG_SYS_SETRESGID)
 PG_SYSCALL(capset, PG_KIND_CAPSET, PG_SYS_CAPSET)
+PG_SYSCALL(socket, PG_KIND_SOCKET, PG_SYS_SOCKET)
+PG_SYSCALL(sendto, PG_KIND_SENDTO, PG_SYS_SENDTO)
+PG_SYSCALL(sendmsg, PG_KIND_SENDTO, PG_SYS_SENDMSG)
+PG_SYSCALL(userfaultfd, PG_KIND_USERFAULTFD, PG_SYS_USERFAULTFD)
 PG_SYSCALL(ptrace, PG_KIND_PTRACE, PG_SYS_PTRACE)
 PG_SYSCALL(mount, PG_KIND_MOUNT, PG_SYS_MOUNT)
 PG_SYSCALL(umount, PG_KIND_UMOUNT, PG_SYS_UMOUNT2)

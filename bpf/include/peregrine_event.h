@@ -59,7 +59,12 @@ enum pg_kind {
 	PG_KIND_MEMFD_CREATE = 24,
 	PG_KIND_MODULE_LOAD = 25,
 	PG_KIND_BPF = 26,
-	PG_KIND_MAX = 27,
+	/* socket(2): family, type, protocol in args */
+	PG_KIND_SOCKET = 27,
+	/* sendto/sendmsg with an explicit destination */
+	PG_KIND_SENDTO = 28,
+	PG_KIND_USERFAULTFD = 29,
+	PG_KIND_MAX = 30,
 };
 
 /* Drop/emit counter categories. */
@@ -122,7 +127,11 @@ enum pg_syscall {
 	PG_SYS_FINIT_MODULE = 44,
 	PG_SYS_BPF = 45,
 	PG_SYS_EXECVE = 46,
-	PG_SYS_MAX = 47,
+	PG_SYS_SOCKET = 47,
+	PG_SYS_SENDTO = 48,
+	PG_SYS_SENDMSG = 49,
+	PG_SYS_USERFAULTFD = 50,
+	PG_SYS_MAX = 51,
 };
 
 /* A string in the data region that follows a record. */

@@ -19,7 +19,7 @@ pub const ARGS_MAX: usize = 4096;
 /// Longest prefix in the path prefix filter (`PG_PREFIX_MAX`).
 pub const PREFIX_MAX: usize = 256;
 /// Number of kinds (`PG_KIND_MAX`).
-pub const KIND_MAX: u16 = 27;
+pub const KIND_MAX: u16 = 30;
 /// Number of counter categories (`PG_CAT_MAX`).
 pub const CAT_MAX: u32 = 6;
 

@@ -381,20 +381,34 @@ fn decode_syscall(
             }
             EventData::File(f)
         }
-        EventKind::Connect | EventKind::Accept | EventKind::Bind | EventKind::Listen => {
+        EventKind::Socket => EventData::Net(NetOp {
+            ret,
+            fd: ret,
+            family: a[0] as u16,
+            // SOCK_NONBLOCK/SOCK_CLOEXEC share the type argument.
+            sock_type: (a[1] & 0xf) as u16,
+            protocol: a[2] as u16,
+            ..NetOp::default()
+        }),
+        EventKind::Connect
+        | EventKind::Accept
+        | EventKind::Bind
+        | EventKind::Listen
+        | EventKind::Sendto => {
             let sk = &ev.sock;
             let mut n = NetOp {
                 ret,
                 fd: a[0] as i32 as i64,
                 family: sk.family,
                 sock_type: sk.type_,
+                protocol: sk.protocol,
                 ..NetOp::default()
             };
             let user_addr = parse_sockaddr(data_bytes(data, ev.str_[0]));
             let local = sock_endpoint(sk.family, &sk.laddr, sk.lport);
             let remote = sock_endpoint(sk.family, &sk.raddr, sk.rport);
             match kind {
-                EventKind::Connect => {
+                EventKind::Connect | EventKind::Sendto => {
                     n.remote = user_addr;
                     n.local = local;
                 }
@@ -504,6 +518,10 @@ fn decode_syscall(
             } else {
                 None
             },
+        },
+        EventKind::Userfaultfd => EventData::Userfaultfd {
+            ret,
+            flags: a[0] as u32,
         },
         EventKind::Exec | EventKind::Fork | EventKind::Exit => unreachable_process(),
     }

@@ -116,6 +116,13 @@ pub enum EventData {
         #[serde(skip_serializing_if = "Option::is_none")]
         path: Option<String>,
     },
+    /// userfaultfd().
+    Userfaultfd {
+        /// Result (fd or -errno).
+        ret: i64,
+        /// O_CLOEXEC / O_NONBLOCK / UFFD_USER_MODE_ONLY flags.
+        flags: u32,
+    },
     /// bpf().
     Bpf {
         /// Result.
@@ -216,6 +223,9 @@ pub struct NetOp {
     pub family: u16,
     /// Socket type (SOCK_*), 0 when unknown.
     pub sock_type: u16,
+    /// Protocol (IPPROTO_* / ETH_P_*), 0 when unknown or the default.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub protocol: u16,
     /// Local endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<Endpoint>,
@@ -301,4 +311,8 @@ impl Event {
             _ => None,
         }
     }
+}
+
+fn is_zero(v: &u16) -> bool {
+    *v == 0
 }

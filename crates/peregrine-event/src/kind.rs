@@ -103,6 +103,12 @@ id_enum! {
         ModuleLoad = 25 => "module_load",
         /// The bpf() syscall was called.
         Bpf = 26 => "bpf",
+        /// A socket was created.
+        Socket = 27 => "socket",
+        /// Data was sent to an explicit destination (unconnected UDP, raw).
+        Sendto = 28 => "sendto",
+        /// A userfaultfd was created.
+        Userfaultfd = 29 => "userfaultfd",
     }
 }
 
@@ -131,10 +137,10 @@ impl EventKind {
         match self {
             Exec | Fork | Exit => Category::Process,
             Open | Unlink | Rename | Chmod | Chown | Link | Symlink | Mkdir => Category::File,
-            Connect | Accept | Bind | Listen => Category::Network,
+            Connect | Accept | Bind | Listen | Socket | Sendto => Category::Network,
             Setuid | Setgid | Capset | Ptrace => Category::Privilege,
             Mount | Umount | Unshare | Setns => Category::Namespace,
-            MemfdCreate | ModuleLoad | Bpf => Category::Kernel,
+            MemfdCreate | ModuleLoad | Bpf | Userfaultfd => Category::Kernel,
         }
     }
 }
@@ -234,6 +240,14 @@ id_enum! {
         Bpf = 45 => "bpf",
         /// execve(2)
         Execve = 46 => "execve",
+        /// socket(2)
+        Socket = 47 => "socket",
+        /// sendto(2) with a destination address
+        Sendto = 48 => "sendto",
+        /// sendmsg(2) with a destination address
+        Sendmsg = 49 => "sendmsg",
+        /// userfaultfd(2)
+        Userfaultfd = 50 => "userfaultfd",
     }
 }
 
@@ -267,6 +281,9 @@ impl Syscall {
             S::InitModule | S::FinitModule => K::ModuleLoad,
             S::Bpf => K::Bpf,
             S::Execve => K::Exec,
+            S::Socket => K::Socket,
+            S::Sendto | S::Sendmsg => K::Sendto,
+            S::Userfaultfd => K::Userfaultfd,
         }
     }
 }

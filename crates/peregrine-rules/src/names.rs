@@ -239,6 +239,45 @@ pub fn clone_flags(flags: u64) -> String {
     parts.join("|")
 }
 
+/// Address family name (`AF_INET`, `AF_PACKET`, …).
+pub fn socket_family(f: u16) -> String {
+    match f {
+        0 => "AF_UNSPEC".into(),
+        1 => "AF_UNIX".into(),
+        2 => "AF_INET".into(),
+        10 => "AF_INET6".into(),
+        16 => "AF_NETLINK".into(),
+        17 => "AF_PACKET".into(),
+        38 => "AF_ALG".into(),
+        40 => "AF_VSOCK".into(),
+        44 => "AF_XDP".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Socket type name (`SOCK_STREAM`, `SOCK_RAW`, …).
+pub fn socket_type(t: u16) -> String {
+    match t {
+        1 => "SOCK_STREAM".into(),
+        2 => "SOCK_DGRAM".into(),
+        3 => "SOCK_RAW".into(),
+        4 => "SOCK_RDM".into(),
+        5 => "SOCK_SEQPACKET".into(),
+        10 => "SOCK_PACKET".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The family number for a name (rule tests).
+pub fn socket_family_of(name: &str) -> Option<u16> {
+    (0..64).find(|f| socket_family(*f) == name)
+}
+
+/// The type number for a name (rule tests).
+pub fn socket_type_of(name: &str) -> Option<u16> {
+    (0..16).find(|t| socket_type(*t) == name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

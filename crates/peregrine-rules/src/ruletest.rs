@@ -260,7 +260,7 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
             };
             let server = ep(ip(net, "sip")?, num(net, "sport")?);
             let client = ep(ip(net, "cip")?, num(net, "cport")?);
-            let (local, remote) = if k == EventKind::Connect {
+            let (local, remote) = if matches!(k, EventKind::Connect | EventKind::Sendto) {
                 (client, server)
             } else {
                 (server, client)
@@ -272,17 +272,27 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
                     ..
                 })
             );
+            let family = match s(args, "domain") {
+                Some(d) => crate::names::socket_family_of(&d)
+                    .ok_or_else(|| format!("unknown socket domain '{d}'"))?,
+                None if v6 => 10,
+                None => 2,
+            };
+            let sock_type = match (s(args, "type"), s(net, "proto").as_deref()) {
+                (Some(t), _) => crate::names::socket_type_of(&t)
+                    .ok_or_else(|| format!("unknown socket type '{t}'"))?,
+                (None, Some("udp")) => 2,
+                (None, Some("raw")) => 3,
+                _ => 1,
+            };
             EventData::Net(NetOp {
-                ret: res.unwrap_or(0),
+                ret: res.unwrap_or(if k == EventKind::Socket { 3 } else { 0 }),
                 fd: 3,
-                family: if v6 { 10 } else { 2 },
-                sock_type: if s(net, "proto").as_deref() == Some("udp") {
-                    2
-                } else {
-                    1
-                },
-                local,
-                remote,
+                family,
+                sock_type,
+                protocol: num(args, "proto")?.unwrap_or(0) as u16,
+                local: if k == EventKind::Socket { None } else { local },
+                remote: if k == EventKind::Socket { None } else { remote },
                 backlog: None,
             })
         }
@@ -318,6 +328,10 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
             ret: res.unwrap_or(0),
             cmd: num(args, "cmd")?.unwrap_or(5) as u32,
             prog_type: None,
+        },
+        EventKind::Userfaultfd => EventData::Userfaultfd {
+            ret: res.unwrap_or(3),
+            flags: num(args, "flags")?.unwrap_or(0) as u32,
         },
         _ => EventData::Namespace(NamespaceOp {
             ret: res.unwrap_or(0),

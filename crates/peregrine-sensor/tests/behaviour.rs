@@ -199,6 +199,50 @@ fn connect_to_a_loopback_listener() {
 }
 
 #[test]
+fn packet_socket_udp_sendto_and_userfaultfd() {
+    let cap = Capture::start(&[EventKind::Socket, EventKind::Sendto, EventKind::Userfaultfd]);
+    let p1 = run(trigger().args(["packet-socket"]));
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let p2 = run(trigger().args(["udp-sendto", &port.to_string()]));
+    let p3 = run(trigger().args(["userfaultfd"]));
+
+    let ev = cap.wait_for("socket(AF_PACKET)", |e| {
+        e.process.pid == p1 && e.kind == EventKind::Socket
+    });
+    let n = ev.net().unwrap();
+    assert_eq!(ev.syscall, Some(Syscall::Socket));
+    assert_eq!(n.family, libc::AF_PACKET as u16);
+    assert_eq!(n.sock_type, libc::SOCK_RAW as u16);
+    assert!(n.ret >= 0);
+
+    let ev = cap.wait_for("sendto", |e| {
+        e.process.pid == p2 && e.kind == EventKind::Sendto
+    });
+    let n = ev.net().unwrap();
+    assert_eq!(n.ret, 9, "bytes sent");
+    assert_eq!(n.sock_type, libc::SOCK_DGRAM as u16);
+    assert_eq!(
+        n.remote,
+        Some(Endpoint::Ip {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port
+        })
+    );
+    assert!(matches!(n.local, Some(Endpoint::Ip { port: p, .. }) if p != 0));
+    let mut buf = [0u8; 16];
+    assert_eq!(udp.recv(&mut buf).unwrap(), 9);
+
+    let ev = cap.wait_for("userfaultfd", |e| {
+        e.process.pid == p3 && e.kind == EventKind::Userfaultfd
+    });
+    match &ev.data {
+        EventData::Userfaultfd { flags, .. } => assert_eq!(*flags, libc::O_CLOEXEC as u32),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn setuid_unshare_and_memfd() {
     let cap = Capture::start(&[
         EventKind::Setuid,

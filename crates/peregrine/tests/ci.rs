@@ -222,3 +222,62 @@ fn containers_started_by_the_command_are_in_scope() {
         "a notice fails the build with --fail-on notice: {err}"
     );
 }
+
+/// The kinds added for event-generator coverage (socket, sendto/sendmsg,
+/// userfaultfd) raise their default rules for real: a packet socket in a
+/// container, a renamed binary sending UDP, userfaultfd as an unprivileged
+/// user.
+#[test]
+fn packet_socket_udp_from_a_system_utility_and_userfaultfd() {
+    let st = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/test-image.sh"
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success(), "test image (dockerd must run)");
+    let trigger =
+        std::path::Path::new(env!("CARGO_BIN_EXE_peregrine")).with_file_name("pg-trigger");
+    assert!(trigger.exists(), "pg-trigger is built with the workspace");
+    let dir = std::env::temp_dir().join(format!("pg-ci-utils-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sha1sum = dir.join("sha1sum");
+    std::fs::copy(&trigger, &sha1sum).unwrap();
+    let t = trigger.display();
+    let script = format!(
+        "{sha} udp-sendto 9; setpriv --reuid=65534 --regid=65534 --clear-groups {t} userfaultfd; \
+         docker run --rm -v {t}:/t:ro -v /lib/x86_64-linux-gnu/libgcc_s.so.1:/lib/x86_64-linux-gnu/libgcc_s.so.1:ro \
+         peregrine-test:latest /t packet-socket",
+        sha = sha1sum.display()
+    );
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
+    cmd.args(["ci", "--fail-on", "critical"]);
+    for f in [
+        "00-base",
+        "credential_access",
+        "privilege_escalation",
+        "command_and_control",
+    ] {
+        cmd.arg("--rules").arg(format!("{rules}/{f}.yaml"));
+    }
+    let out = cmd.args(["--", "sh", "-c", &script]).output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    for rule in [
+        "Network activity by a system utility",
+        "Userfaultfd by an unprivileged process",
+        "Packet socket created in a container",
+    ] {
+        assert!(
+            err.contains(&format!("] {rule}:")),
+            "'{rule}' did not fire:\n{err}"
+        );
+    }
+    assert!(
+        err.contains("Network activity by sha1sum (connection="),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

@@ -215,9 +215,14 @@ fn arg_value<'c>(ctx: &'c dyn Context, name: &str) -> Option<Value<'c>> {
             _ => None,
         },
         EventData::Net(x) => match name {
+            "fd" if ev.kind == EventKind::Socket => n(x.ret),
             "fd" => n(x.fd),
             "res" | "res_or_fd" => n(x.ret),
             "backlog" => x.backlog.and_then(n),
+            "domain" => s(names::socket_family(x.family)),
+            "type" => s(names::socket_type(x.sock_type)),
+            "proto" | "protocol" => n(x.protocol),
+            "size" | "data" if ev.kind == EventKind::Sendto => n(x.ret),
             "addr" | "tuple" => fd_name(ctx).map(|v| Value::Str(Cow::Owned(v))),
             _ => None,
         },
@@ -247,6 +252,11 @@ fn arg_value<'c>(ctx: &'c dyn Context, name: &str) -> Option<Value<'c>> {
             "pid" => n(*target_pid),
             "addr" => n(*addr as i64),
             "res" => n(*ret),
+            _ => None,
+        },
+        EventData::Userfaultfd { ret, flags } => match name {
+            "res" | "fd" => n(*ret),
+            "flags" => n(*flags),
             _ => None,
         },
         EventData::Namespace(x) => match name {
@@ -320,7 +330,9 @@ fn fd_name(ctx: &dyn Context) -> Option<String> {
                 None => String::new(),
             };
             match ev.kind {
-                EventKind::Connect => Some(format!("{}->{}", fmt(&x.local), fmt(&x.remote))),
+                EventKind::Connect | EventKind::Sendto => {
+                    Some(format!("{}->{}", fmt(&x.local), fmt(&x.remote)))
+                }
                 EventKind::Accept => Some(format!("{}->{}", fmt(&x.remote), fmt(&x.local))),
                 _ => Some(fmt(&x.local)),
             }
@@ -495,6 +507,8 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
                     2 => ("ipv4", "4"),
                     10 => ("ipv6", "6"),
                     1 => ("unix", "u"),
+                    17 => ("packet", "p"),
+                    16 => ("netlink", "n"),
                     _ => return None,
                 },
                 EventData::Memfd { .. } => ("memfd", "m"),

@@ -131,6 +131,7 @@ pub fn connect(comm: &str, ip: &str, port: u16) -> Event {
                 ip: ip.parse().unwrap(),
                 port,
             }),
+            protocol: 0,
             backlog: None,
         }),
     )

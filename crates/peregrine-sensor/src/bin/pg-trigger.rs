@@ -67,6 +67,28 @@ fn main() {
                 fail(format!("memfd_create: {}", std::io::Error::last_os_error()));
             }
         }
+        "packet-socket" => {
+            // SAFETY: plain syscall wrapper; the fd is closed at exit.
+            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0x0300) };
+            if fd < 0 {
+                fail(format!(
+                    "socket(AF_PACKET): {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+        "udp-sendto" => {
+            let port: u16 = num(&arg(&args, 1, "port"), "port");
+            let s = std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap_or_else(|e| fail(format!("bind: {e}")));
+            s.send_to(b"peregrine", ("127.0.0.1", port))
+                .unwrap_or_else(|e| fail(format!("sendto 127.0.0.1:{port}: {e}")));
+        }
+        "userfaultfd" => {
+            // SAFETY: plain syscall; the result is only reported.
+            let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC) };
+            println!("userfaultfd={fd}");
+        }
         "exit" => std::process::exit(num(&arg(&args, 1, "code"), "code")),
         "open-loop" => {
             // open+close N times: the benchmark's file workload.
