@@ -124,6 +124,7 @@ fn stream(n: usize) -> Vec<Ctx> {
                         ip: "93.184.216.34".parse().unwrap(),
                         port: 443,
                     }),
+                    protocol: 0,
                     backlog: None,
                 }),
             ),
