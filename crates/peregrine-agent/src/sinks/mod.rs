@@ -3,19 +3,31 @@
 //! start, not a silent loss later).
 
 pub mod buffer;
+pub mod buffered;
 mod file;
 mod stdout;
 mod syslog;
 mod webhook;
 
+pub use buffered::{BufferedSink, DeliveryStats, Transport};
 pub use file::FileSink;
 pub use stdout::StdoutSink;
 pub use syslog::{SyslogFormat, SyslogSink, SyslogTarget};
-pub use webhook::{http_client, payload, HttpFormat, WebhookConfig, WebhookSink, WebhookStats};
+pub use webhook::{http_client, payload, HttpFormat, WebhookConfig, WebhookSink};
 
 use crate::alert::Alert;
 use peregrine_rules::Priority;
 use std::path::PathBuf;
+
+/// Hash of a destination, naming its default buffer directory (kept
+/// stable across versions: alerts buffered by an earlier run are found).
+fn fnv(s: &str) -> u64 {
+    let mut h = 0u64;
+    for b in s.bytes() {
+        h = h.wrapping_mul(1099511628211) ^ b as u64;
+    }
+    h
+}
 
 /// Keeps every alert in memory (CI mode).
 pub struct CollectorSink(pub std::sync::Arc<std::sync::Mutex<Vec<Alert>>>);
@@ -113,6 +125,8 @@ pub enum SinkConfig {
         facility: u8,
         /// Minimum priority.
         min_priority: Priority,
+        /// Disk buffer (TCP only).
+        buffer_dir: Option<PathBuf>,
     },
 }
 
@@ -210,17 +224,27 @@ impl SinkConfig {
                 keep,
                 min_priority,
             }),
-            Some(("syslog", target)) => Ok(SinkConfig::Syslog {
-                target: SyslogTarget::parse(target).ok_or_else(|| {
+            Some(("syslog", target)) => {
+                let t = SyslogTarget::parse(target).ok_or_else(|| {
                     bad(
                         "syslog target must be udp://HOST:PORT, tcp://HOST:PORT or unix://PATH"
                             .into(),
                     )
-                })?,
-                format: sformat,
-                facility,
-                min_priority,
-            }),
+                })?;
+                let buffer_dir = match &t {
+                    SyslogTarget::Tcp(a) => Some(buffer_dir.clone().unwrap_or_else(|| {
+                        PathBuf::from(format!("/var/lib/peregrine/buffer/syslog-{:016x}", fnv(a)))
+                    })),
+                    _ => None,
+                };
+                Ok(SinkConfig::Syslog {
+                    target: t,
+                    format: sformat,
+                    facility,
+                    min_priority,
+                    buffer_dir,
+                })
+            }
             Some((kind @ ("webhook" | "slack" | "elasticsearch" | "splunk" | "loki"), url))
                 if !url.is_empty() =>
             {
@@ -245,11 +269,10 @@ impl SinkConfig {
                     _ => HttpFormat::Json,
                 };
                 let dir = buffer_dir.unwrap_or_else(|| {
-                    let mut h = 0u64;
-                    for b in url.bytes() {
-                        h = h.wrapping_mul(1099511628211) ^ b as u64;
-                    }
-                    PathBuf::from(format!("/var/lib/peregrine/buffer/webhook-{h:016x}"))
+                    PathBuf::from(format!(
+                        "/var/lib/peregrine/buffer/webhook-{:016x}",
+                        fnv(url)
+                    ))
                 });
                 Ok(SinkConfig::Webhook(WebhookConfig {
                     url: url.to_string(),
@@ -287,10 +310,26 @@ impl SinkConfig {
             )?),
             SinkConfig::Webhook(cfg) => Box::new(WebhookSink::start(cfg.clone())?),
             SinkConfig::Syslog {
+                target: SyslogTarget::Tcp(addr),
+                format,
+                facility,
+                min_priority,
+                buffer_dir,
+            } => Box::new(syslog::tcp_buffered(
+                addr,
+                *format,
+                *facility,
+                *min_priority,
+                buffer_dir
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("/var/lib/peregrine/buffer/syslog")),
+            )?),
+            SinkConfig::Syslog {
                 target,
                 format,
                 facility,
                 min_priority,
+                ..
             } => Box::new(SyslogSink::open(target, *format, *facility, *min_priority)?),
         })
     }

@@ -1,6 +1,8 @@
-//! Syslog sink: RFC 5424 or CEF messages over UDP, TCP (RFC 6587 octet
-//! counting, reconnecting) or a unix datagram socket.
+//! Syslog sink: RFC 5424 or CEF messages over UDP, a unix datagram socket,
+//! or TCP (RFC 6587 octet counting, reconnecting), the TCP form disk-buffered
+//! like the HTTP sinks so that nothing is lost while the collector is down.
 
+use super::buffered::{BufferedSink, Transport};
 use super::{Sink, SinkError};
 use crate::alert::Alert;
 use peregrine_rules::Priority;
@@ -128,8 +130,76 @@ pub fn format(f: SyslogFormat, facility: u8, a: &Alert) -> String {
 
 enum Conn {
     Udp(UdpSocket, std::net::SocketAddr),
-    Tcp(Option<TcpStream>, String),
     Unix(UnixDatagram, String),
+}
+
+/// Syslog over TCP as a [`Transport`]: one connection, re-opened after an
+/// error; a batch is acknowledged only when every frame was written.
+struct TcpTransport {
+    addr: String,
+    stream: Option<TcpStream>,
+    fmt: SyslogFormat,
+    facility: u8,
+}
+
+impl Transport for TcpTransport {
+    fn max_batch(&self) -> usize {
+        100
+    }
+    fn deliver(&mut self, lines: &[String]) -> Result<(), String> {
+        if self.stream.is_none() {
+            let a = self
+                .addr
+                .to_socket_addrs()
+                .map_err(|e| e.to_string())?
+                .next()
+                .ok_or("address resolves to nothing")?;
+            let s = TcpStream::connect_timeout(&a, Duration::from_secs(3))
+                .map_err(|e| e.to_string())?;
+            s.set_write_timeout(Some(Duration::from_secs(5))).ok();
+            self.stream = Some(s);
+        }
+        let mut out = Vec::new();
+        for l in lines {
+            // A line that is not an alert (corrupt buffer) is skipped, not retried forever.
+            let Ok(a) = serde_json::from_str::<Alert>(l) else {
+                continue;
+            };
+            let msg = format(self.fmt, self.facility, &a);
+            out.extend_from_slice(format!("{} {msg}", msg.len()).as_bytes());
+        }
+        let r = match self.stream.as_mut() {
+            Some(s) => s.write_all(&out).and_then(|_| s.flush()),
+            None => Ok(()),
+        };
+        if let Err(e) = r {
+            self.stream = None; // reconnect on the next attempt
+            return Err(e.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Syslog over TCP with a disk buffer in `dir`.
+pub fn tcp_buffered(
+    addr: &str,
+    fmt: SyslogFormat,
+    facility: u8,
+    min: Priority,
+    dir: &std::path::Path,
+) -> Result<BufferedSink, SinkError> {
+    BufferedSink::start(
+        format!("syslog:tcp://{addr}"),
+        min,
+        dir,
+        1 << 30,
+        Box::new(TcpTransport {
+            addr: addr.to_string(),
+            stream: None,
+            fmt,
+            facility,
+        }),
+    )
 }
 
 /// The syslog sink.
@@ -171,7 +241,12 @@ impl SyslogSink {
                 };
                 Conn::Udp(UdpSocket::bind(bind).map_err(io)?, addr)
             }
-            SyslogTarget::Tcp(a) => Conn::Tcp(None, a.clone()),
+            SyslogTarget::Tcp(_) => {
+                return Err(SinkError::Config {
+                    spec: name,
+                    reason: "syslog over TCP is buffered: build it with tcp_buffered".into(),
+                })
+            }
             SyslogTarget::Unix(p) => Conn::Unix(UnixDatagram::unbound().map_err(io)?, p.clone()),
         };
         Ok(SyslogSink {
@@ -204,35 +279,9 @@ impl Sink for SyslogSink {
                 .send_to(msg.as_bytes(), path.as_str())
                 .map(|_| ())
                 .map_err(io),
-            Conn::Tcp(stream, addr) => {
-                if stream.is_none() {
-                    let a =
-                        addr.to_socket_addrs().map_err(io)?.next().ok_or_else(|| {
-                            io(std::io::Error::other("address resolves to nothing"))
-                        })?;
-                    let s = TcpStream::connect_timeout(&a, Duration::from_secs(3)).map_err(io)?;
-                    s.set_write_timeout(Some(Duration::from_secs(5))).ok();
-                    *stream = Some(s);
-                }
-                let framed = format!("{} {msg}", msg.len());
-                let r = stream
-                    .as_mut()
-                    .map(|s| s.write_all(framed.as_bytes()))
-                    .unwrap_or(Ok(()));
-                if r.is_err() {
-                    *stream = None; // reconnect on the next attempt
-                }
-                r.map_err(io)
-            }
         }
     }
     fn flush(&mut self) -> Result<(), SinkError> {
-        if let Conn::Tcp(Some(s), _) = &mut self.conn {
-            s.flush().map_err(|source| SinkError::Io {
-                sink: self.name.clone(),
-                source,
-            })?;
-        }
         Ok(())
     }
 }
@@ -294,12 +343,26 @@ mod tests {
     }
 
     #[test]
-    fn tcp_delivery_with_octet_counting_and_reconnect() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let t = SyslogTarget::parse(&format!("tcp://{}", l.local_addr().unwrap())).unwrap();
-        let mut s = SyslogSink::open(&t, SyslogFormat::Cef, 16, Priority::Debug).unwrap();
+    fn tcp_delivery_is_buffered_through_an_outage() {
+        let dir = std::env::temp_dir().join(format!("pg-syslog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // A port nobody listens on yet.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut s = tcp_buffered(&addr, SyslogFormat::Cef, 16, Priority::Debug, &dir).unwrap();
         s.send(&alert()).unwrap();
         s.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            s.buffered_bytes() > 0,
+            "kept on disk while the collector is down"
+        );
+        assert!(s.failures() > 0);
+        let l = std::net::TcpListener::bind(&addr).unwrap();
         let (mut c, _) = l.accept().unwrap();
         let mut buf = vec![0u8; 4096];
         let n = std::io::Read::read(&mut c, &mut buf).unwrap();
@@ -307,6 +370,13 @@ mod tests {
         let (len, rest) = got.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), rest.len());
         assert!(rest.starts_with("CEF:0|"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while s.buffered_bytes() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(s.buffered_bytes(), 0, "acknowledged once written");
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
