@@ -78,6 +78,9 @@ fn alert(agent: usize, n: u64, time_ns: u64) -> Alert {
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -198,6 +201,18 @@ fn main() {
     }
     // What the server's periodic maintenance (retention + planner
     // statistics, every 5 minutes) would have done by now.
+    store
+        .retain(
+            &peregrine_store::Retention {
+                max_age_secs: 0,
+                max_alerts: 0,
+                max_bytes: 0,
+            },
+            0,
+        )
+        .unwrap();
+    // The server's periodic maintenance pass (retention; PostgreSQL also
+    // refreshes planner statistics) as it would have run by now.
     store
         .retain(
             &peregrine_store::Retention {

@@ -196,19 +196,6 @@ fn migrate(c: &mut Client) -> Result<()> {
     Ok(())
 }
 
-fn top(c: &mut Client, col: &str, where_: &str, a: &[&(dyn ToSql + Sync)]) -> Result<Vec<Top>> {
-    let sql = format!(
-        "SELECT {col}, COUNT(*) AS n FROM alerts WHERE {where_} AND {col} != '' GROUP BY {col} ORDER BY n DESC LIMIT 10"
-    );
-    Ok(c.query(&sql, a)?
-        .iter()
-        .map(|r| Top {
-            name: r.get(0),
-            count: r.get::<_, i64>(1) as u64,
-        })
-        .collect())
-}
-
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
@@ -384,33 +371,54 @@ impl Store for PgStore {
                 bucket_secs,
                 ..Default::default()
             };
+            // One scan for every chart: grouping sets, told apart by GROUPING().
             let bns = bucket_secs * 1_000_000_000;
             let sql = format!(
-                "SELECT (time_ns / {bns}) * {bucket_secs}, priority, status, COUNT(*) FROM alerts
-                 WHERE {where_} GROUP BY 1, 2, 3 ORDER BY 1"
+                "SELECT GROUPING((time_ns / {bns}) * {bucket_secs}, priority, status, rule, hostname, container_name, image)::BIGINT AS g,
+                        (time_ns / {bns}) * {bucket_secs}, priority, status, rule, hostname, container_name, image, COUNT(*)
+                 FROM alerts WHERE {where_}
+                 GROUP BY GROUPING SETS (((time_ns / {bns}) * {bucket_secs}, priority, status), (rule), (hostname), (container_name), (image))"
             );
+            let mut buckets: std::collections::BTreeMap<i64, [u64; 8]> = Default::default();
+            let mut tops: [Vec<Top>; 4] = Default::default();
             for row in c.query(&sql, &r)? {
-                let start: i64 = row.get(0);
-                let prio: i64 = row.get(1);
-                let status: String = row.get(2);
-                let n = row.get::<_, i64>(3) as u64;
-                let pi = prio.clamp(0, 7) as usize;
-                agg.total += n;
-                agg.by_priority[pi] += n;
-                *agg.by_status.entry(status).or_default() += n;
-                match agg.buckets.last_mut() {
-                    Some(b) if b.start == start => b.counts[pi] += n,
-                    _ => {
-                        let mut counts = [0u64; 8];
-                        counts[pi] = n;
-                        agg.buckets.push(Bucket { start, counts });
+                let g: i64 = row.get(0);
+                let n = row.get::<_, i64>(8) as u64;
+                // Bits, first grouped column most significant: 0b0001111 =
+                // the (bucket, priority, status) set; otherwise one of the tops.
+                if g == 0b0001111 {
+                    let start: i64 = row.get(1);
+                    let prio: i64 = row.get(2);
+                    let status: String = row.get(3);
+                    let pi = prio.clamp(0, 7) as usize;
+                    agg.total += n;
+                    agg.by_priority[pi] += n;
+                    *agg.by_status.entry(status).or_default() += n;
+                    buckets.entry(start).or_insert([0; 8])[pi] += n;
+                    continue;
+                }
+                for (k, col) in (4..8).enumerate() {
+                    if g == 0b1111111 ^ (1 << (7 - col)) {
+                        let name: String = row.get(col);
+                        if !name.is_empty() {
+                            tops[k].push(Top { name, count: n });
+                        }
                     }
                 }
             }
-            agg.top_rules = top(c, "rule", &where_, &r)?;
-            agg.top_hosts = top(c, "hostname", &where_, &r)?;
-            agg.top_containers = top(c, "container_name", &where_, &r)?;
-            agg.top_images = top(c, "image", &where_, &r)?;
+            agg.buckets = buckets
+                .into_iter()
+                .map(|(start, counts)| Bucket { start, counts })
+                .collect();
+            for t in tops.iter_mut() {
+                t.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+                t.truncate(10);
+            }
+            let [rules, hosts, containers, images] = tops;
+            agg.top_rules = rules;
+            agg.top_hosts = hosts;
+            agg.top_containers = containers;
+            agg.top_images = images;
             Ok(agg)
         })
     }
@@ -580,6 +588,8 @@ impl Store for PgStore {
                     )?;
                 }
             }
+            // Planner statistics for the alert tables (sampled, cheap).
+            c.batch_execute("ANALYZE alerts; ANALYZE alert_events;")?;
             if policy.max_bytes > 0 {
                 for _ in 0..20 {
                     let used: i64 = c
