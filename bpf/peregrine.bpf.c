@@ -650,6 +650,15 @@ static __always_inline int pg_enter(struct trace_event_raw_sys_enter *ctx, const
 	 * raw sockets): connected sends are the hot path of every stream. */
 	if (sys == PG_SYS_SENDTO && in.args[4] == 0)
 		return 0;
+	if (sys == PG_SYS_SOCKET &&
+	    (in.args[0] == 1 || in.args[0] == 2 || in.args[0] == 10)) {
+		__u32 zero = 0;
+		struct pg_config *cfg = bpf_map_lookup_elem(&CONFIG, &zero);
+		if (!cfg || !(cfg->flags & PG_CFG_ALL_SOCKETS)) {
+			pg_count_filtered(PG_CAT_NETWORK);
+			return 0;
+		}
+	}
 	if (sys == PG_SYS_SENDMSG) {
 		void *name = 0;
 		if (bpf_probe_read_user(&name, sizeof(name), (void *)in.args[1]) || !name)

@@ -245,6 +245,8 @@ struct pg_config {
 #define PG_CFG_COMM_DENY 4u     /* drop events of comms present in COMM_FILTER */
 #define PG_CFG_COMM_ALLOW 8u    /* only events of comms present in COMM_FILTER */
 #define PG_CFG_PATH_PREFIX 16u  /* file events only under prefixes in PATH_PREFIXES */
+#define PG_CFG_ALL_SOCKETS 32u  /* socket(2) of AF_UNIX/AF_INET/AF_INET6 too (otherwise
+				 * dropped at entry: every connection makes one) */
 
 /* Per-CPU counters, one entry per category. */
 struct pg_counters {

@@ -35,6 +35,8 @@ pub const CFG_COMM_DENY: u32 = 4;
 pub const CFG_COMM_ALLOW: u32 = 8;
 /// `PG_CFG_PATH_PREFIX`.
 pub const CFG_PATH_PREFIX: u32 = 16;
+/// `PG_CFG_ALL_SOCKETS`.
+pub const CFG_ALL_SOCKETS: u32 = 32;
 
 /// `struct pg_str`: a string in the data region after a record.
 #[repr(C)]

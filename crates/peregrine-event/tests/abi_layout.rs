@@ -135,6 +135,7 @@ const CONSTS: &[(&str, i64)] = &[
     ("PG_CFG_COMM_DENY", CFG_COMM_DENY as i64),
     ("PG_CFG_COMM_ALLOW", CFG_COMM_ALLOW as i64),
     ("PG_CFG_PATH_PREFIX", CFG_PATH_PREFIX as i64),
+    ("PG_CFG_ALL_SOCKETS", CFG_ALL_SOCKETS as i64),
 ];
 
 #[test]

@@ -19,6 +19,10 @@ pub struct KernelFilter {
     pub pids: Option<Vec<u32>>,
     /// Only these cgroup v2 ids (None: all).
     pub cgroups: Option<Vec<u64>>,
+    /// Report socket(2) of AF_UNIX/AF_INET/AF_INET6 too. Off by default:
+    /// every connection creates one, and rules look at the other families
+    /// (AF_PACKET, AF_NETLINK, …); those are dropped at syscall entry.
+    pub all_sockets: bool,
 }
 
 /// Sensor configuration.

@@ -62,6 +62,9 @@ pub(crate) fn write_config(
     if !filter.path_prefixes.is_empty() {
         flags |= abi::CFG_PATH_PREFIX;
     }
+    if filter.all_sockets {
+        flags |= abi::CFG_ALL_SOCKETS;
+    }
     let cfg = PgConfig {
         kind_mask: kinds.iter().fold(0u64, |m, k| m | (1u64 << k.id())),
         self_tgid: std::process::id(),

@@ -9,7 +9,11 @@ const KEYS: &str = "kind, path, comm, not-comm, pid, cgroup";
 /// Parse every `--filter` into wanted kinds and a kernel filter.
 pub fn parse(filters: &[String]) -> Result<(BTreeSet<EventKind>, KernelFilter)> {
     let mut kinds: Option<BTreeSet<EventKind>> = None;
-    let mut f = KernelFilter::default();
+    // `capture` shows what the kernel sees: every socket(2) too.
+    let mut f = KernelFilter {
+        all_sockets: true,
+        ..KernelFilter::default()
+    };
     for spec in filters {
         let (key, value) = spec.split_once('=').with_context(|| {
             format!("--filter '{spec}': expected KEY=VALUE with KEY one of {KEYS}")
