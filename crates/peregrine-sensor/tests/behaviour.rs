@@ -22,6 +22,7 @@ fn tmpdir(tag: &str) -> std::path::PathBuf {
 
 #[test]
 fn exec_fork_and_exit_of_a_child() {
+    let _serial = common::serial();
     let cap = Capture::start(&[EventKind::Exec, EventKind::Fork, EventKind::Exit]);
     let marker = unique("exec");
     let me = std::process::id();
@@ -101,6 +102,7 @@ fn peregrine_sensor_self_cgroup() -> u64 {
 
 #[test]
 fn open_create_and_rename_resolve_absolute_paths() {
+    let _serial = common::serial();
     let cap = Capture::start(&[EventKind::Open, EventKind::Rename]);
     let dir = tmpdir("file");
     let from = dir.join("created.txt");
@@ -152,6 +154,7 @@ fn open_create_and_rename_resolve_absolute_paths() {
 
 #[test]
 fn failed_open_reports_the_error_and_the_path() {
+    let _serial = common::serial();
     let cap = Capture::start(&[EventKind::Open]);
     let missing = format!("/nonexistent-{}/x", unique("missing"));
     let mut child = trigger()
@@ -171,6 +174,7 @@ fn failed_open_reports_the_error_and_the_path() {
 
 #[test]
 fn connect_to_a_loopback_listener() {
+    let _serial = common::serial();
     let cap = Capture::start(&[EventKind::Connect]);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -200,6 +204,7 @@ fn connect_to_a_loopback_listener() {
 
 #[test]
 fn packet_socket_udp_sendto_and_userfaultfd() {
+    let _serial = common::serial();
     let cap = Capture::start(&[EventKind::Socket, EventKind::Sendto, EventKind::Userfaultfd]);
     let p1 = run(trigger().args(["packet-socket"]));
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -244,6 +249,7 @@ fn packet_socket_udp_sendto_and_userfaultfd() {
 
 #[test]
 fn setuid_unshare_and_memfd() {
+    let _serial = common::serial();
     let cap = Capture::start(&[
         EventKind::Setuid,
         EventKind::Unshare,
@@ -298,6 +304,7 @@ fn setuid_unshare_and_memfd() {
 
 #[test]
 fn kernel_filters_keep_unwanted_events_in_the_kernel() {
+    let _serial = common::serial();
     let dir = tmpdir("prefix");
     let cfg = peregrine_sensor::SensorConfig {
         kinds: [EventKind::Open].into_iter().collect(),
@@ -340,6 +347,7 @@ fn kernel_filters_keep_unwanted_events_in_the_kernel() {
 
 #[test]
 fn pid_scope_follows_the_process_tree() {
+    let _serial = common::serial();
     // Scope to a process that does not exist yet is impossible; scope to our
     // own pid (excluded as the sensor itself) and check children are captured
     // while unrelated processes are not.

@@ -13,6 +13,15 @@ pub struct Capture {
     handle: Option<std::thread::JoinHandle<Vec<(peregrine_event::Category, CategoryCounters)>>>,
 }
 
+/// Serialises tests that share one process (plain `cargo test` runs them on
+/// threads; nextest gives each its own process): a pid scope on the test
+/// process would otherwise see the other tests' children.
+#[allow(dead_code)]
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub fn trigger() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_pg-trigger"))
 }
