@@ -34,8 +34,11 @@ fn fixture_with(cfg: ServerConfig) -> Fixture {
         agent,
         viewer,
         admin,
+        // No pooled connections: a server may close a connection after
+        // refusing a body (413), and a reused socket would then race.
         http: Client::builder()
             .timeout(std::time::Duration::from_secs(10))
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap(),
         _server: server,
