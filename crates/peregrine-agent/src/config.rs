@@ -120,12 +120,8 @@ fn server_link(
         };
         match k.as_str().unwrap_or("") {
             "url" => {
-                if !(text.starts_with("https://") || text.starts_with("http://")) {
-                    errs.push(Diagnostic::error(
-                        src,
-                        val.pos,
-                        "server.url must be http(s)://HOST[:PORT]",
-                    ));
+                if let Err(e) = crate::report::check_server_url(text) {
+                    errs.push(Diagnostic::error(src, val.pos, format!("server.url {e}")));
                 }
                 url = Some(text.to_string());
             }

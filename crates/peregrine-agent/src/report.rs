@@ -55,9 +55,7 @@ impl AgentStatus {
             agent: agent.to_string(),
             hostname: hostname(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default(),
+            kernel: kernel_release(),
             events: self.events.load(Ordering::Relaxed),
             alerts: self.alerts.load(Ordering::Relaxed),
             drops: self.drops.lock().unwrap_or_else(|p| p.into_inner()).clone(),
@@ -70,6 +68,13 @@ impl AgentStatus {
 /// This host's name.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// This kernel's release.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }
@@ -88,6 +93,24 @@ pub fn rule_infos(engine: &Engine) -> Vec<RuleInfo> {
             file: r.at.source.name.clone(),
         })
         .collect()
+}
+
+/// Check a server URL (http or https with a host). `Ok(true)` when it is
+/// plain HTTP to a host other than loopback: tokens and alerts would cross
+/// the network unencrypted.
+pub fn check_server_url(url: &str) -> Result<bool, String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("'{url}': {e}"))?;
+    let host = u.host_str().unwrap_or("");
+    if !matches!(u.scheme(), "http" | "https") || host.is_empty() {
+        return Err(format!("'{url}': expected http(s)://HOST[:PORT]"));
+    }
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    Ok(u.scheme() == "http" && !loopback)
 }
 
 /// Where and how the agent reaches its server.

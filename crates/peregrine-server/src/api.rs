@@ -79,6 +79,8 @@ fn json(v: &impl serde::Serialize) -> ApiResult {
 /// Which roles a route admits.
 #[derive(Clone, Copy)]
 enum Need {
+    /// Any valid token.
+    Any,
     Ingest,
     Read,
     Triage,
@@ -91,6 +93,7 @@ fn authorize(store: &dyn Store, headers: &HeaderMap, need: Need) -> Result<Token
     let tok =
         crate::auth::check(store, h).map_err(|m| ApiError(StatusCode::UNAUTHORIZED, m.into()))?;
     let ok = match need {
+        Need::Any => true,
         Need::Ingest => matches!(tok.role, Role::Agent | Role::Admin),
         Need::Read => matches!(tok.role, Role::Viewer | Role::Admin),
         Need::Triage => tok.role == Role::Admin,
@@ -175,21 +178,7 @@ async fn openapi() -> Response {
 }
 
 async fn whoami(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    let t0 = Instant::now();
-    let s = st.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        let h = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        crate::auth::check(s.store.as_ref(), h)
-    })
-    .await;
-    let _ = t0;
-    match r {
-        Ok(Ok(t)) => json(&t).unwrap_or_else(|e| e.into_response()),
-        Ok(Err(m)) => ApiError(StatusCode::UNAUTHORIZED, m.into()).into_response(),
-        Err(e) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+    blocking(&st, "whoami", headers, Need::Any, |_, tok| json(&tok)).await
 }
 
 /// Which agent a batch is from: an agent token's name, or (admin tokens)

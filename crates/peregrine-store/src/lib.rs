@@ -11,7 +11,7 @@ mod query;
 mod sqlite;
 
 pub use model::*;
-pub use postgres::PgStore;
+pub use postgres::{redact as redact_url, PgStore};
 pub use query::AlertQuery;
 pub use sqlite::SqliteStore;
 

@@ -116,6 +116,13 @@ pub struct Top {
     pub count: u64,
 }
 
+/// The ten largest counts, ties by name (both backends rank the same way).
+pub(crate) fn top10(mut v: Vec<Top>) -> Vec<Top> {
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    v.truncate(10);
+    v
+}
+
 /// Counts for the overview charts.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct Aggregation {

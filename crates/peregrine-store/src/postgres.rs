@@ -150,7 +150,7 @@ impl PgStore {
 }
 
 /// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
@@ -410,11 +410,7 @@ impl Store for PgStore {
                 .into_iter()
                 .map(|(start, counts)| Bucket { start, counts })
                 .collect();
-            for t in tops.iter_mut() {
-                t.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
-                t.truncate(10);
-            }
-            let [rules, hosts, containers, images] = tops;
+            let [rules, hosts, containers, images] = tops.map(crate::model::top10);
             agg.top_rules = rules;
             agg.top_hosts = hosts;
             agg.top_containers = containers;

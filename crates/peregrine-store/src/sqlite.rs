@@ -270,13 +270,11 @@ fn migrate(c: &mut Connection) -> Result<()> {
 }
 
 fn top10(m: std::collections::HashMap<String, u64>) -> Vec<Top> {
-    let mut v: Vec<Top> = m
-        .into_iter()
-        .map(|(name, count)| Top { name, count })
-        .collect();
-    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
-    v.truncate(10);
-    v
+    crate::model::top10(
+        m.into_iter()
+            .map(|(name, count)| Top { name, count })
+            .collect(),
+    )
 }
 
 impl Store for SqliteStore {

@@ -68,11 +68,9 @@ pub fn effective_config(args: &AgentArgs) -> Result<AgentConfig> {
         let token = args.server_token.clone().ok_or_else(|| {
             anyhow::anyhow!("--server needs --server-token (or PEREGRINE_SERVER_TOKEN)")
         })?;
-        match reqwest_url_ok(url) {
-            Ok(()) => {}
-            Err(e) => anyhow::bail!("--server {url}: {e}"),
-        }
-        if url.starts_with("http://") && !is_loopback_url(url) {
+        let plain_remote = peregrine_agent::report::check_server_url(url)
+            .map_err(|e| anyhow::anyhow!("--server {e}"))?;
+        if plain_remote {
             tracing::warn!(
                 "--server {url} is plain HTTP: the token and alerts cross the network unencrypted"
             );
@@ -91,21 +89,6 @@ pub fn effective_config(args: &AgentArgs) -> Result<AgentConfig> {
         anyhow::bail!("no rule files: give --rules FILE, rules: in --config, or PEREGRINE_RULES");
     }
     Ok(cfg)
-}
-
-fn reqwest_url_ok(url: &str) -> Result<(), String> {
-    match url.split_once("://") {
-        Some(("http" | "https", rest)) if !rest.is_empty() && !rest.starts_with('/') => Ok(()),
-        _ => Err("expected http(s)://HOST[:PORT]".into()),
-    }
-}
-
-fn is_loopback_url(url: &str) -> bool {
-    let host = url
-        .split_once("://")
-        .map(|(_, r)| r.split(['/', ':']).next().unwrap_or(""))
-        .unwrap_or("");
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 /// Stop and reload flags driven by SIGINT/SIGTERM and SIGHUP.

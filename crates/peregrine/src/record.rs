@@ -27,14 +27,8 @@ pub fn record(args: RecordArgs) -> Result<()> {
     .context("starting the sensor")?;
     let header = Header {
         abi_version: peregrine_event::abi::ABI_VERSION,
-        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        hostname: peregrine_agent::report::hostname(),
+        kernel: peregrine_agent::report::kernel_release(),
         started_ns: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)

@@ -14,7 +14,8 @@ pub fn open_store(store: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>
             std::fs::create_dir_all(data_dir)
                 .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
             restrict(data_dir, 0o700);
-            data_dir.join("peregrine.db").display().to_string()
+            // A directory: the store puts peregrine.db inside.
+            data_dir.display().to_string()
         }
     };
     let s = peregrine_store::open(&loc).with_context(|| "cannot open the store")?;
@@ -147,7 +148,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         args.opts
             .store
             .as_deref()
-            .map(redact)
+            .map(peregrine_store::redact_url)
             .unwrap_or_else(|| args
                 .opts
                 .data_dir
@@ -165,11 +166,4 @@ pub fn run(args: ServerArgs) -> Result<()> {
     }
     handle.stop();
     Ok(())
-}
-
-fn redact(s: &str) -> String {
-    match (s.find("://"), s.rfind('@')) {
-        (Some(a), Some(b)) if b > a => format!("{}***{}", &s[..a + 3], &s[b..]),
-        _ => s.to_string(),
-    }
 }

@@ -29,6 +29,7 @@ pub fn import(
                         file: name,
                         title: String::new(),
                         reason: format!("unreadable: {e}"),
+                        in_scope: true,
                     });
                     continue;
                 }
@@ -48,6 +49,7 @@ pub fn import(
                                     .map(|d| d.message.clone())
                                     .unwrap_or_default()
                             ),
+                            in_scope: true,
                         }),
                     }
                 }
@@ -68,17 +70,10 @@ pub fn import(
         Some(p) => std::fs::write(p, &text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
         None => print!("{text}"),
     }
-    let in_scope = converted.len()
-        + skipped
-            .iter()
-            .filter(|s| {
-                !s.reason.contains("out of scope")
-                    && !s.reason.starts_with("product")
-                    && !s.reason.starts_with("log service")
-            })
-            .count();
+    let in_scope = converted.len() + skipped.iter().filter(|s| s.in_scope).count();
     let mut by_reason: std::collections::BTreeMap<String, usize> = Default::default();
     for s in &skipped {
+        // The reason without its "search:" prefix groups alike skips.
         let key = s
             .reason
             .split(':')
@@ -86,11 +81,6 @@ pub fn import(
             .unwrap_or(&s.reason)
             .trim()
             .to_string();
-        let key = if s.reason.contains("is not observed") {
-            s.reason.split(": ").last().unwrap_or("").to_string()
-        } else {
-            key
-        };
         *by_reason.entry(key).or_default() += 1;
     }
     let mut rep = format!(

@@ -41,6 +41,9 @@ pub struct Skipped {
     pub title: String,
     /// Why.
     pub reason: String,
+    /// False when the rule is outside what import-sigma converts at all
+    /// (another product, a log service, another category).
+    pub in_scope: bool,
 }
 
 /// The result for one file.
@@ -360,13 +363,16 @@ fn priority(level: &str) -> &'static str {
 
 /// Convert one Sigma document.
 pub fn convert(file: &str, text: &str) -> Outcome {
-    let skip = |title: &str, reason: String| {
+    let skipped = |title: &str, reason: String, in_scope: bool| {
         Outcome::Skipped(Skipped {
             file: file.to_string(),
             title: title.to_string(),
             reason,
+            in_scope,
         })
     };
+    let skip = |title: &str, reason: String| skipped(title, reason, true);
+    let out_of_scope = |title: &str, reason: String| skipped(title, reason, false);
     let src = Arc::new(Source {
         name: file.to_string(),
         text: text.to_string(),
@@ -406,16 +412,16 @@ pub fn convert(file: &str, text: &str) -> Outcome {
     };
     let (product, category) = (l("product"), l("category"));
     if product != "linux" {
-        return skip(&title, format!("product '{product}' is not linux"));
+        return out_of_scope(&title, format!("product '{product}' is not linux"));
     }
     if !l("service").is_empty() {
-        return skip(
+        return out_of_scope(
             &title,
             format!("log service '{}' (not a kernel event source)", l("service")),
         );
     }
     let Some(guard) = guard(&category) else {
-        return skip(&title, format!("category '{category}' is out of scope"));
+        return out_of_scope(&title, format!("category '{category}' is out of scope"));
     };
     let Some(det) = doc.get("detection").and_then(|d| d.as_map()) else {
         return skip(&title, "no detection".into());
