@@ -6,6 +6,10 @@ bash scripts/bootstrap.sh --test
 bash scripts/start-docker.sh
 bash scripts/test-image.sh
 PEREGRINE_TEST_POSTGRES=$(bash scripts/start-postgres.sh)
+[[ "$PEREGRINE_TEST_POSTGRES" == postgres://* ]] || {
+  echo "start-postgres.sh printed no URL: [$PEREGRINE_TEST_POSTGRES]" >&2
+  exit 1
+}
 export PEREGRINE_TEST_POSTGRES
 
 echo "== format and lint"
