@@ -34,10 +34,6 @@ struct pg_scratch {
 	struct pg_path_key key;
 };
 
-struct pg_inflight {
-	__u64 args[6];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);
@@ -63,13 +59,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pg_scratch);
 } SCRATCH SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct pg_inflight);
-} INFLIGHT SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -636,58 +625,62 @@ int sched_process_exit(void *ctx)
 
 /* --------------------------------------------------------------- syscalls */
 
-static __always_inline int pg_enter(struct trace_event_raw_sys_enter *ctx, const __u32 kind,
-				    const __u32 sys)
+/*
+ * Syscall arguments as the task passed them, read at exit from the user
+ * registers saved on syscall entry (x86-64 syscall ABI: di, si, dx, r10, r8,
+ * r9). None of the hooked syscalls rewrites them; ax alone holds the result.
+ * One program per syscall instead of an entry/exit pair and a hash map of
+ * in-flight arguments: half the invocations, no map updates.
+ */
+static __always_inline void pg_syscall_args(__u64 *a)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!pg_wanted(kind, id >> 32))
-		return 0;
-	struct pg_inflight in;
-	/* Direct ctx loads get folded into a modified ctx pointer; copy instead. */
-	if (bpf_probe_read_kernel(&in.args, sizeof(in.args), &ctx->args))
-		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	a[0] = regs->di;
+	a[1] = regs->si;
+	a[2] = regs->dx;
+	a[3] = regs->r10;
+	a[4] = regs->r8;
+	a[5] = regs->r9;
+}
+
+/* Cheap drops before any record is built: what no rule can want. */
+static __always_inline bool pg_syscall_wanted(const __u32 sys, const __u64 *a)
+{
 	/* Sends matter only with an explicit destination (unconnected UDP,
 	 * raw sockets): connected sends are the hot path of every stream. */
-	if (sys == PG_SYS_SENDTO && in.args[4] == 0)
-		return 0;
-	if (sys == PG_SYS_SOCKET &&
-	    (in.args[0] == 1 || in.args[0] == 2 || in.args[0] == 10)) {
+	if (sys == PG_SYS_SENDTO && a[4] == 0)
+		return false;
+	if (sys == PG_SYS_SENDMSG) {
+		void *name = 0;
+		if (bpf_probe_read_user(&name, sizeof(name), (void *)a[1]) || !name)
+			return false;
+	}
+	if (sys == PG_SYS_SOCKET && (a[0] == 1 || a[0] == 2 || a[0] == 10)) {
 		__u32 zero = 0;
 		struct pg_config *cfg = bpf_map_lookup_elem(&CONFIG, &zero);
 		if (!cfg || !(cfg->flags & PG_CFG_ALL_SOCKETS)) {
 			pg_count_filtered(PG_CAT_NETWORK);
-			return 0;
+			return false;
 		}
 	}
-	if (sys == PG_SYS_SENDMSG) {
-		void *name = 0;
-		if (bpf_probe_read_user(&name, sizeof(name), (void *)in.args[1]) || !name)
-			return 0;
-	}
-	bpf_map_update_elem(&INFLIGHT, &id, &in, BPF_ANY);
-	return 0;
+	return true;
 }
 
 static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const __u32 kind,
 				   const __u32 sys)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pg_inflight *in = bpf_map_lookup_elem(&INFLIGHT, &id);
-	if (!in)
+	if (!pg_wanted(kind, bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	struct pg_scratch *sc = pg_scratch();
-	if (!sc) {
-		bpf_map_delete_elem(&INFLIGHT, &id);
+	if (!sc)
 		return 0;
-	}
 	struct pg_syscall_event *ev = (struct pg_syscall_event *)sc->rec;
 	__u8 *data = sc->rec + sizeof(*ev);
 	__u32 pos = 0;
 	__builtin_memset(ev, 0, sizeof(*ev));
-#pragma unroll
-	for (int i = 0; i < 6; i++)
-		ev->args[i] = in->args[i];
-	bpf_map_delete_elem(&INFLIGHT, &id);
+	pg_syscall_args(ev->args);
+	if (!pg_syscall_wanted(sys, ev->args))
+		return 0;
 
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	long ret = ctx->ret;
@@ -857,11 +850,6 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 }
 
 #define PG_SYSCALL(name, kind, sys)                                                  \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                  \
-	int sys_enter_##name(struct trace_event_raw_sys_enter *ctx)                  \
-	{                                                                            \
-		return pg_enter(ctx, kind, sys);                                     \
-	}                                                                            \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                   \
 	int sys_exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
 	{                                                                            \

@@ -57,9 +57,7 @@ pub fn spec_for(name: &str) -> Option<ProgramSpec> {
             required: true,
         }),
         _ => {
-            let sys = name
-                .strip_prefix("sys_enter_")
-                .or_else(|| name.strip_prefix("sys_exit_"))?;
+            let sys = name.strip_prefix("sys_exit_")?;
             // The tracepoint of umount2(2) is named after its SYSCALL_DEFINE.
             let sys_id = if sys == "umount" { "umount2" } else { sys };
             let syscall: Syscall = sys_id.parse().ok()?;

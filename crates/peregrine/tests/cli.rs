@@ -231,22 +231,22 @@ fn a_missing_or_refused_optional_program_is_one_warning_and_capture_goes_on() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("events:"), "capture ran: {err}");
     let tracepoint =
-        std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_enter_init_module");
+        std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_exit_init_module");
     if tracepoint.exists() {
-        assert!(!err.contains("sys_enter_init_module refused"), "{err}");
+        assert!(!err.contains("sys_exit_init_module refused"), "{err}");
     } else {
         // This kernel has no module syscall tracepoints (CONFIG_MODULES off).
         let line = err
             .lines()
             .find(|l| {
                 l.contains(
-                    "program sys_enter_init_module refused by the kernel, continuing without it",
+                    "program sys_exit_init_module refused by the kernel, continuing without it",
                 )
             })
             .unwrap_or_else(|| panic!("no warning for the missing program: {err}"));
         assert!(line.contains("No such file or directory"), "{line}");
         assert_eq!(
-            err.matches("program sys_enter_init_module refused").count(),
+            err.matches("program sys_exit_init_module refused").count(),
             1,
             "reported once"
         );
