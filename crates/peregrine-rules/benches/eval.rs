@@ -211,4 +211,40 @@ fn main() {
         "allocations per event on the hot path: {:.2}",
         allocs as f64 / n as f64
     );
+    if std::env::var_os("PER_RULE").is_some() {
+        per_rule(&engine, &events);
+    }
+}
+
+/// `PER_RULE=1`: the most expensive rules (each evaluated alone over the
+/// stream, shared macros not memoised across rules).
+fn per_rule(engine: &Engine, events: &[Ctx]) {
+    let mut costs: Vec<(f64, &str)> = engine
+        .rules()
+        .iter()
+        .map(|r| {
+            let mut memo = engine.memo();
+            let t = Instant::now();
+            for c in events {
+                let ty = c.event.syscall.map(|s| s.name()).unwrap_or("execve");
+                let ty = if c.event.kind == EventKind::Exec {
+                    "execve"
+                } else {
+                    ty
+                };
+                if r.event_types.as_ref().is_none_or(|ts| ts.contains(ty)) {
+                    memo.reset();
+                    std::hint::black_box(r.condition.eval_memo(c, &mut memo));
+                }
+            }
+            (
+                t.elapsed().as_secs_f64() * 1e9 / events.len() as f64,
+                r.name.as_str(),
+            )
+        })
+        .collect();
+    costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (ns, name) in costs.iter().take(15) {
+        println!("{ns:8.1} ns/event  {name}");
+    }
 }

@@ -305,7 +305,8 @@ fn cmp_ord(v: &Value<'_>, lit: &Lit) -> Option<std::cmp::Ordering> {
 fn eq_lit(v: &Value<'_>, lit: &Lit) -> bool {
     match v {
         Value::Str(s) => s.as_ref() == lit.text,
-        Value::Num(n) => lit.num == Some(*n) || n.to_string() == lit.text,
+        // A literal that equals a number's text parses as that number.
+        Value::Num(n) => lit.num == Some(*n),
         Value::Bool(b) => lit
             .text
             .eq_ignore_ascii_case(if *b { "true" } else { "false" }),
@@ -317,7 +318,7 @@ fn eq_lit(v: &Value<'_>, lit: &Lit) -> bool {
 fn in_set(v: &Value<'_>, set: &LitSet) -> bool {
     match v {
         Value::Str(s) => set.strs.contains(s.as_ref()),
-        Value::Num(n) => set.nums.contains(n) || set.strs.contains(&n.to_string()),
+        Value::Num(n) => set.nums.contains(n),
         Value::Bool(b) => set.strs.contains(if *b { "true" } else { "false" }),
         Value::Ip(ip) => set.nets.iter().any(|n| n.contains(ip)),
         Value::List(items) => items.iter().any(|i| in_set(i, set)),

@@ -74,12 +74,21 @@ fn cmdline_val(p: Cow<'_, ProcessView>) -> Value<'_> {
     Value::Str(Cow::Owned(cmdline(&p)))
 }
 
-fn argv0(p: &ProcessView) -> String {
-    p.args.first().cloned().unwrap_or_else(|| p.name.clone())
-}
-
-fn args_str(p: &ProcessView) -> String {
-    p.args.iter().skip(1).cloned().collect::<Vec<_>>().join(" ")
+/// `proc.args`: the command line after argv[0], borrowed from the
+/// precomputed command line when there is one.
+fn args_val(p: Cow<'_, ProcessView>) -> Value<'_> {
+    if p.args.len() <= 1 {
+        return Value::Str(Cow::Borrowed(""));
+    }
+    let borrowed = p
+        .cmdline
+        .strip_prefix(p.name.as_str())
+        .and_then(|r| r.strip_prefix(' '))
+        .is_some();
+    if borrowed {
+        return pstr(p, |p| &p.cmdline[p.name.len() + 1..]);
+    }
+    Value::Str(Cow::Owned(p.args[1..].join(" ")))
 }
 
 fn cmdline(p: &ProcessView) -> String {
@@ -320,22 +329,33 @@ fn fd_name(ctx: &dyn Context) -> Option<String> {
     match &ev.data {
         EventData::File(f) => Some(f.path.clone()),
         EventData::Net(x) => {
-            let fmt = |e: &Option<Endpoint>| match e {
+            // One allocation: both endpoints written into the same string.
+            use std::fmt::Write;
+            let put = |out: &mut String, e: &Option<Endpoint>| match e {
                 Some(Endpoint::Ip {
                     ip: IpAddr::V6(ip),
                     port,
-                }) => format!("[{ip}]:{port}"),
-                Some(Endpoint::Ip { ip, port }) => format!("{ip}:{port}"),
-                Some(Endpoint::Unix { path }) => path.clone(),
-                None => String::new(),
-            };
-            match ev.kind {
-                EventKind::Connect | EventKind::Sendto => {
-                    Some(format!("{}->{}", fmt(&x.local), fmt(&x.remote)))
+                }) => {
+                    let _ = write!(out, "[{ip}]:{port}");
                 }
-                EventKind::Accept => Some(format!("{}->{}", fmt(&x.remote), fmt(&x.local))),
-                _ => Some(fmt(&x.local)),
+                Some(Endpoint::Ip { ip, port }) => {
+                    let _ = write!(out, "{ip}:{port}");
+                }
+                Some(Endpoint::Unix { path }) => out.push_str(path),
+                None => {}
+            };
+            let mut out = String::with_capacity(48);
+            let (first, second) = match ev.kind {
+                EventKind::Connect | EventKind::Sendto => (&x.local, Some(&x.remote)),
+                EventKind::Accept => (&x.remote, Some(&x.local)),
+                _ => (&x.local, None),
+            };
+            put(&mut out, first);
+            if let Some(second) = second {
+                out.push_str("->");
+                put(&mut out, second);
             }
+            Some(out)
         }
         EventData::Memfd { name, .. } => Some(format!("memfd:{name}")),
         EventData::Module { path, .. } => path.clone(),
@@ -411,20 +431,29 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
         Fid::ProcName => p0().map(|p| pstr(p, name_of)),
         Fid::ProcExe => p0().map(|p| pstr(p, argv0_of)),
         Fid::ProcExePath => p0().map(|p| pstr(p, exepath_of)),
-        Fid::ProcArgs => p0().map(|p| args_str(&p).into()),
+        Fid::ProcArgs => p0().map(args_val),
         Fid::ProcCmdline => p0().map(cmdline_val),
         Fid::ProcPid => n(ev.process.pid),
         Fid::ProcPpid => n(ev.process.ppid),
         Fid::ProcVpid => n(ev.process.vpid),
         Fid::ProcPname => proc_at(ctx, 1).map(|p| pstr(p, name_of)),
-        Fid::ProcPexe => proc_at(ctx, 1).map(|p| argv0(&p).into()),
+        Fid::ProcPexe => proc_at(ctx, 1).map(|p| pstr(p, argv0_of)),
         Fid::ProcPexePath => proc_at(ctx, 1).map(|p| pstr(p, exepath_of)),
         Fid::ProcPcmdline => proc_at(ctx, 1).map(cmdline_val),
         Fid::ProcAname => ancestors_str(ctx, &b.arg, name_of),
-        Fid::ProcAexe => ancestors(ctx, &b.arg, argv0),
+        Fid::ProcAexe => ancestors_str(ctx, &b.arg, argv0_of),
         Fid::ProcAexePath => ancestors_str(ctx, &b.arg, exepath_of),
         Fid::ProcApid => ancestors(ctx, &b.arg, |p| p.pid),
-        Fid::ProcAcmdline => ancestors(ctx, &b.arg, cmdline),
+        Fid::ProcAcmdline => match &b.arg {
+            FieldArg::Index(i) => proc_at(ctx, *i).map(cmdline_val),
+            _ => {
+                let all: Vec<Value<'c>> = (1..64)
+                    .map_while(|l| ctx.process(l))
+                    .map(cmdline_val)
+                    .collect();
+                (!all.is_empty()).then_some(Value::List(all))
+            }
+        },
         Fid::ProcTty => p0().map(|p| Value::Num(p.tty as i64)),
         Fid::ProcSid => p0().map(|p| Value::Num(p.sid as i64)),
         Fid::ProcSname => {
@@ -469,9 +498,9 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
                 .map_while(|l| proc_at(ctx, l))
                 .find(|p| p.pid == pgid)?;
             Some(if b.def.id == Fid::ProcVpgidName {
-                leader.name.clone().into()
+                pstr(leader, name_of)
             } else {
-                argv0(&leader).into()
+                pstr(leader, argv0_of)
             })
         }
         Fid::ThreadTid => n(ev.process.tid),
