@@ -1,9 +1,8 @@
 //! Alerts in Falco's JSON shape, plus a stable id and context.
 
+use crate::context::{HostInfo, Snapshot};
 pub use peregrine_event::alert::{Alert, AncestorInfo, ContainerInfo};
-use peregrine_event::{ContainerView, Event};
 use peregrine_rules::Match;
-use peregrine_state::ProcessTable;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use peregrine_event::time::{parse_rfc3339, rfc3339};
@@ -37,18 +36,13 @@ impl IdGen {
 }
 
 /// Build the alert for a rule match.
-pub fn build(
-    m: Match,
-    ev: &Event,
-    table: &ProcessTable,
-    container: Option<&ContainerView>,
-    hostname: &str,
-    ids: &IdGen,
-) -> Alert {
-    let time = rfc3339(ev.ts_ns);
+pub fn build(m: Match, snap: &Snapshot, host: &HostInfo) -> Alert {
+    let time = rfc3339(snap.event.ts_ns);
     let output = format!("{}: {} {}", &time[11..29], m.priority, m.output);
-    let ancestry = (0..16)
-        .map_while(|l| table.ancestor(ev.process.pid, l))
+    let ancestry = snap
+        .chain
+        .iter()
+        .take(16)
         .map(|p| AncestorInfo {
             pid: p.pid,
             name: p.name.clone(),
@@ -61,13 +55,13 @@ pub fn build(
         rule: m.rule,
         priority: m.priority,
         source: "syscall".into(),
-        hostname: hostname.to_string(),
+        hostname: host.hostname.clone(),
         output,
         output_fields: m.output_fields,
         tags: m.tags,
-        id: ids.next(),
+        id: host.ids.next(),
         count: 1,
-        container: container.map(|c| ContainerInfo {
+        container: snap.container.as_deref().map(|c| ContainerInfo {
             id: c.id.clone(),
             name: c.name.clone(),
             image: c.image.clone(),

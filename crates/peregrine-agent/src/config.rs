@@ -7,6 +7,7 @@
 //! docker_socket: /var/run/docker.sock
 //! ring_mib: 16
 //! max_processes: 65536
+//! workers: 0                        # rule threads; 0 = one per core but one
 //! btf: /path/to/vmlinux.btf         # optional
 //! dedup: {window: 60, fields: [proc.name, fd.name], rate_limit: 20}
 //! server:                           # optional: ship to a Peregrine server
@@ -35,6 +36,7 @@ const KEYS: &[&str] = &[
     "docker_socket",
     "ring_mib",
     "max_processes",
+    "workers",
     "btf",
     "dedup",
     "server",
@@ -254,6 +256,19 @@ pub fn apply_file(
             "max_processes" => {
                 if let Some(n) = number::<usize>(&src, v, key, &mut errs) {
                     cfg.max_processes = n;
+                }
+            }
+            "workers" => {
+                if let Some(n) = number::<usize>(&src, v, key, &mut errs) {
+                    if n > 64 {
+                        errs.push(Diagnostic::error(
+                            &src,
+                            v.pos,
+                            "workers must be from 0 (automatic) to 64",
+                        ));
+                    } else {
+                        cfg.workers = n;
+                    }
                 }
             }
             "dedup" => {

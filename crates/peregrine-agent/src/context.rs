@@ -1,48 +1,66 @@
-//! The rule engine's view of one event: process table, container, users.
+//! The rule engine's view of one event: a snapshot of the event with its
+//! ancestry and container, detached from the host state so that rule
+//! workers on other threads can evaluate it while the state moves on.
 
 use peregrine_event::{ContainerView, Event, ProcessView};
 use peregrine_rules::context::Context;
-use peregrine_state::{ProcessTable, UserDb};
+use peregrine_state::UserDb;
 use std::borrow::Cow;
+use std::sync::Arc;
 
-/// Everything a rule may look at for one event.
-pub struct AgentContext<'a> {
-    /// The event.
-    pub event: &'a Event,
-    /// Process table.
-    pub table: &'a ProcessTable,
+/// One event and everything rules read about it besides host-wide data.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The event (with `process.exe` filled from the table).
+    pub event: Event,
+    /// The event's process and its ancestors, itself first (empty when the
+    /// table does not know the process).
+    pub chain: Vec<Arc<ProcessView>>,
     /// Container of the event's process.
-    pub container: Option<&'a ContainerView>,
-    /// User names.
-    pub users: &'a UserDb,
-    /// Host name.
-    pub hostname: &'a str,
+    pub container: Option<Arc<ContainerView>>,
     /// Event sequence number (from 1).
     pub num: u64,
 }
 
+/// Host-wide, read-only data alerts and rules need (shared by workers).
+#[derive(Debug, Default)]
+pub struct HostInfo {
+    /// User and group names.
+    pub users: UserDb,
+    /// Host name put in alerts.
+    pub hostname: String,
+    /// Alert id source.
+    pub ids: crate::alert::IdGen,
+}
+
+/// Everything a rule may look at for one event.
+pub struct AgentContext<'a> {
+    /// The event and its ancestry.
+    pub snap: &'a Snapshot,
+    /// Host-wide data.
+    pub host: &'a HostInfo,
+}
+
 impl Context for AgentContext<'_> {
     fn event(&self) -> &Event {
-        self.event
+        &self.snap.event
     }
     fn process(&self, level: usize) -> Option<Cow<'_, ProcessView>> {
-        self.table
-            .ancestor(self.event.process.pid, level)
-            .map(Cow::Borrowed)
+        self.snap.chain.get(level).map(|p| Cow::Borrowed(&**p))
     }
     fn container(&self) -> Option<&ContainerView> {
-        self.container
+        self.snap.container.as_deref()
     }
     fn user_name(&self, uid: u32) -> Option<Cow<'_, str>> {
-        self.users.user(uid).map(Cow::Borrowed)
+        self.host.users.user(uid).map(Cow::Borrowed)
     }
     fn group_name(&self, gid: u32) -> Option<Cow<'_, str>> {
-        self.users.group(gid).map(Cow::Borrowed)
+        self.host.users.group(gid).map(Cow::Borrowed)
     }
     fn hostname(&self) -> Cow<'_, str> {
-        Cow::Borrowed(self.hostname)
+        Cow::Borrowed(&self.host.hostname)
     }
     fn event_num(&self) -> u64 {
-        self.num
+        self.snap.num
     }
 }

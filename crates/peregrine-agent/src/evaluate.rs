@@ -1,13 +1,19 @@
-//! The per-event step shared by the live agent and replay: update the host
-//! state with the event, evaluate the rules, build the alerts.
+//! The per-event steps shared by the live agent and replay: update the host
+//! state with the event and take a [`Snapshot`] (one thread, in event
+//! order), then evaluate the rules on the snapshot and build the alerts
+//! (any thread).
 
-use crate::alert::{self, Alert, IdGen};
-use crate::context::AgentContext;
+use crate::alert::{self, Alert};
+use crate::context::{AgentContext, HostInfo, Snapshot};
 use peregrine_event::Event;
 use peregrine_rules::eval::Memo;
 use peregrine_rules::Engine;
-use peregrine_state::{ContainerCache, ProcessTable, UserDb};
+use peregrine_state::{ContainerCache, ProcessTable};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Deepest ancestry a snapshot carries (the rule fields stop there too).
+pub const MAX_ANCESTRY: usize = 64;
 
 /// What the rules look at besides the event.
 pub struct HostState {
@@ -15,52 +21,64 @@ pub struct HostState {
     pub table: ProcessTable,
     /// Container metadata.
     pub containers: ContainerCache,
-    /// User names.
-    pub users: UserDb,
-    /// Host name put in alerts.
-    pub hostname: String,
-    /// Alert id source.
-    pub ids: IdGen,
+    /// Users, host name, alert ids.
+    pub host: Arc<HostInfo>,
 }
 
 impl HostState {
-    /// Apply `ev` to the state, evaluate `engine` and return the alerts with
-    /// the time the rule evaluation took. `num` is the event's sequence number.
+    /// Apply `ev` to the state and detach what rules need from it. `num` is
+    /// the event's sequence number.
+    pub fn snapshot(&mut self, mut ev: Event, num: u64) -> Snapshot {
+        self.table.observe(&mut ev);
+        let container = self.containers.lookup_shared(&ev.process.cgroup).cloned();
+        let chain = self.table.chain(ev.process.pid, MAX_ANCESTRY);
+        Snapshot {
+            event: ev,
+            chain,
+            container,
+            num,
+        }
+    }
+
+    /// Snapshot and evaluate in one step (replay, single-threaded use).
     pub fn evaluate(
         &mut self,
         engine: &Engine,
         memo: &mut Memo,
-        ev: &mut Event,
+        ev: Event,
         num: u64,
     ) -> (Vec<Alert>, Duration) {
-        self.table.observe(ev);
-        let container = self.containers.lookup(&ev.process.cgroup);
-        let ctx = AgentContext {
-            event: ev,
-            table: &self.table,
-            container,
-            users: &self.users,
-            hostname: &self.hostname,
-            num,
-        };
-        let mut matched = Vec::new();
-        let t0 = Instant::now();
-        engine.for_each_match_memo(&ctx, memo, |r| matched.push(r));
-        let took = t0.elapsed();
-        let alerts = matched
-            .into_iter()
-            .map(|r| {
-                let (output, output_fields) = r.output.render(&ctx);
-                let m = peregrine_rules::Match {
-                    rule: r.name.clone(),
-                    priority: r.priority,
-                    output,
-                    output_fields,
-                    tags: r.tags.clone(),
-                };
-                alert::build(m, ev, &self.table, container, &self.hostname, &self.ids)
-            })
-            .collect();
-        (alerts, took)
+        let snap = self.snapshot(ev, num);
+        evaluate(engine, memo, &snap, &self.host)
     }
+}
+
+/// Evaluate `engine` on a snapshot; the alerts, and the time the rule
+/// evaluation itself took.
+pub fn evaluate(
+    engine: &Engine,
+    memo: &mut Memo,
+    snap: &Snapshot,
+    host: &HostInfo,
+) -> (Vec<Alert>, Duration) {
+    let ctx = AgentContext { snap, host };
+    let mut matched = Vec::new();
+    let t0 = Instant::now();
+    engine.for_each_match_memo(&ctx, memo, |r| matched.push(r));
+    let took = t0.elapsed();
+    let alerts = matched
+        .into_iter()
+        .map(|r| {
+            let (output, output_fields) = r.output.render(&ctx);
+            let m = peregrine_rules::Match {
+                rule: r.name.clone(),
+                priority: r.priority,
+                output,
+                output_fields,
+                tags: r.tags.clone(),
+            };
+            alert::build(m, snap, host)
+        })
+        .collect();
+    (alerts, took)
 }

@@ -15,5 +15,6 @@ pub mod pipeline;
 pub mod replay;
 pub mod report;
 pub mod sinks;
+pub mod workers;
 
 pub use pipeline::{run, run_with_reload, AgentConfig, AgentError, AgentStats, SinkFactory};

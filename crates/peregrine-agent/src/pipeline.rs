@@ -1,13 +1,17 @@
-//! The agent's data path: sensor thread → state + rules → sink thread.
+//! The agent's data path: sensor thread → state stage (process table,
+//! containers; this thread) → rule workers partitioned by thread-group id →
+//! sink thread (dedup, delivery).
 //!
 //! Bounded channels between the stages: when rules or sinks fall behind, the
 //! sensor thread blocks, the kernel ring fills and drops are counted there
 //! (never silently in user space).
 
 use crate::alert::{Alert, IdGen};
+use crate::context::HostInfo;
 use crate::evaluate::HostState;
 use crate::metrics::{AlertLabel, KindLabel, Metrics, SinkLabel};
 use crate::sinks::{Sink, SinkConfig, SinkError};
+use crate::workers::{worker_count, RuleSet, Workers};
 use peregrine_event::Event;
 use peregrine_rules::Engine;
 use peregrine_sensor::{Sensor, SensorConfig};
@@ -50,6 +54,8 @@ pub struct AgentConfig {
     pub status: Option<Arc<crate::report::AgentStatus>>,
     /// Sinks built by the embedding program (`peregrine run`: the store).
     pub extra_sinks: Vec<SinkFactory>,
+    /// Rule worker threads (0: one per core but one, at least one).
+    pub workers: usize,
 }
 
 /// Builds a sink the agent does not know how to configure itself.
@@ -82,6 +88,7 @@ impl Default for AgentConfig {
             server: None,
             status: None,
             extra_sinks: Vec::new(),
+            workers: 0,
         }
     }
 }
@@ -157,37 +164,87 @@ fn deliver(sinks: &mut [Box<dyn Sink>], alert: &Alert, failures: &mut u64, metri
     }
 }
 
-fn sink_loop(mut sinks: Vec<Box<dyn Sink>>, rx: Receiver<Alert>, metrics: Arc<Metrics>) -> u64 {
-    let mut failures = 0;
-    let mut last_fail: Vec<u64> = vec![0; sinks.len()];
+/// The sink stage: counts alerts, applies dedup/throttling, delivers.
+struct SinkStage {
+    sinks: Vec<Box<dyn Sink>>,
+    metrics: Arc<Metrics>,
+    dedup: crate::dedup::Dedup,
+    status: Option<Arc<crate::report::AgentStatus>>,
+    failures: u64,
+    alerts: u64,
+}
+
+impl SinkStage {
+    fn admit(&mut self, a: Alert) {
+        self.alerts += 1;
+        let label = AlertLabel {
+            rule: a.rule.clone(),
+            priority: a.priority.to_string(),
+        };
+        self.metrics.alerts.get_or_create(&label).inc();
+        match self.dedup.admit(a, Instant::now()) {
+            Some(a) => deliver(&mut self.sinks, &a, &mut self.failures, &self.metrics),
+            None => {
+                self.metrics.alerts_suppressed.get_or_create(&label).inc();
+            }
+        }
+    }
+
+    /// Deliver dedup summaries that are due; true when there were some.
+    fn expire(&mut self, force: bool) -> bool {
+        let due = self.dedup.expire(Instant::now(), force);
+        let any = !due.is_empty();
+        for summary in due {
+            deliver(&mut self.sinks, &summary, &mut self.failures, &self.metrics);
+        }
+        any
+    }
+
+    fn flush(&mut self) {
+        for s in self.sinks.iter_mut() {
+            if let Err(e) = s.flush() {
+                tracing::warn!(sink = s.name(), "flush failed: {e}");
+            }
+        }
+    }
+}
+
+/// Run the sink stage until every sender is gone; (delivery failures,
+/// alerts received).
+fn sink_loop(mut st: SinkStage, rx: Receiver<Alert>) -> (u64, u64) {
+    let mut last_fail: Vec<u64> = vec![0; st.sinks.len()];
     loop {
+        let mut wrote = false;
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(a) => {
-                deliver(&mut sinks, &a, &mut failures, &metrics);
+                st.admit(a);
                 // Drain what is queued, then flush once.
                 while let Ok(a) = rx.try_recv() {
-                    deliver(&mut sinks, &a, &mut failures, &metrics);
+                    st.admit(a);
                 }
-                for s in sinks.iter_mut() {
-                    if let Err(e) = s.flush() {
-                        tracing::warn!(sink = s.name(), "flush failed: {e}");
-                    }
-                }
+                wrote = true;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        for (i, s) in sinks.iter().enumerate() {
+        wrote |= st.expire(false);
+        if wrote {
+            st.flush();
+        }
+        if let Some(status) = &st.status {
+            status.alerts.store(st.alerts, Ordering::Relaxed);
+        }
+        for (i, s) in st.sinks.iter().enumerate() {
             let l = SinkLabel {
                 sink: s.name().to_string(),
             };
-            metrics
+            st.metrics
                 .sink_buffered_bytes
                 .get_or_create(&l)
                 .set(s.buffered_bytes() as i64);
             let f = s.failures();
             if f > last_fail[i] {
-                metrics
+                st.metrics
                     .sink_failures
                     .get_or_create(&l)
                     .inc_by(f - last_fail[i]);
@@ -195,10 +252,12 @@ fn sink_loop(mut sinks: Vec<Box<dyn Sink>>, rx: Receiver<Alert>, metrics: Arc<Me
             }
         }
     }
-    for s in sinks.iter_mut() {
-        let _ = s.flush();
+    st.expire(true);
+    st.flush();
+    if let Some(status) = &st.status {
+        status.alerts.store(st.alerts, Ordering::Relaxed);
     }
-    failures
+    (st.failures, st.alerts)
 }
 
 /// Run until `stop` is set. `ready` is called once the sensor is attached
@@ -224,7 +283,7 @@ pub fn run_with_reload(
     if cfg.rules.is_empty() {
         return Err(AgentError::NoRules);
     }
-    let mut engine = Engine::from_files(&cfg.rules)?;
+    let engine = Engine::from_files(&cfg.rules)?;
     for w in engine
         .warnings()
         .iter()
@@ -275,12 +334,15 @@ pub fn run_with_reload(
 
     let mut table = ProcessTable::new(cfg.max_processes);
     table.seed_from_proc();
-    let mut host_state = HostState {
-        table,
-        containers: ContainerCache::new(cfg.docker_socket.clone()),
+    let host = Arc::new(HostInfo {
         users: UserDb::load_host(),
         hostname: crate::report::hostname(),
         ids: IdGen::default(),
+    });
+    let mut host_state = HostState {
+        table,
+        containers: ContainerCache::new(cfg.docker_socket.clone()),
+        host: host.clone(),
     };
     // One counter per event kind, created once (no label allocation per event).
     let mut kind_counters = vec![None; peregrine_event::abi::KIND_MAX as usize + 1];
@@ -378,11 +440,27 @@ pub fn run_with_reload(
             return Err(AgentError::NoRules);
         }
     }
-    let sink_metrics = metrics.clone();
+    let stage = SinkStage {
+        sinks,
+        metrics: metrics.clone(),
+        dedup: crate::dedup::Dedup::new(cfg.dedup.clone()),
+        status: status.clone(),
+        failures: 0,
+        alerts: 0,
+    };
     let sink_thread = std::thread::Builder::new()
         .name("pg-sinks".into())
-        .spawn(move || sink_loop(sinks, al_rx, sink_metrics))
+        .spawn(move || sink_loop(stage, al_rx))
         .expect("spawn sink thread");
+    let rules = Arc::new(RuleSet::new(engine));
+    let mut workers = Workers::spawn(
+        worker_count(cfg.workers),
+        rules.clone(),
+        host,
+        al_tx,
+        metrics.clone(),
+    );
+    tracing::info!(workers = workers.len(), "rule workers started");
     let served = match cfg.metrics_addr {
         Some(addr) => match crate::metrics::serve(metrics.clone(), addr) {
             Ok(a) => Some(a),
@@ -412,57 +490,11 @@ pub fn run_with_reload(
     ready(served);
 
     let mut stats = AgentStats::default();
-    let mut dedup = crate::dedup::Dedup::new(cfg.dedup.clone());
-    let mut memo = engine.memo();
     let mut last_gc = Instant::now();
     let mut last_trim = Instant::now();
     loop {
         if reload.swap(false, Ordering::SeqCst) {
-            match Engine::from_files(&cfg.rules) {
-                Ok(new) => {
-                    let missing: Vec<&str> = new
-                        .required_kinds()
-                        .difference(&attached)
-                        .map(|k| k.name())
-                        .collect();
-                    if !missing.is_empty() {
-                        tracing::warn!(
-                            "reloaded rules need event kinds not captured since start ({}): restart the agent to capture them",
-                            missing.join(", ")
-                        );
-                    }
-                    tracing::info!(rules = new.stats().enabled, "rules reloaded");
-                    engine = new;
-                    memo = engine.memo();
-                    if let Some(st) = &status {
-                        st.set_rules(&engine);
-                    }
-                    metrics
-                        .rule_reloads
-                        .get_or_create(&crate::metrics::ResultLabel {
-                            result: "ok".into(),
-                        })
-                        .inc();
-                }
-                Err(e) => {
-                    let first = e
-                        .diagnostics
-                        .iter()
-                        .find(|d| d.is_error())
-                        .map(|d| d.to_string())
-                        .unwrap_or_default();
-                    tracing::error!(
-                        "rule reload failed, keeping the rules in force: {}",
-                        first.lines().next().unwrap_or("")
-                    );
-                    metrics
-                        .rule_reloads
-                        .get_or_create(&crate::metrics::ResultLabel {
-                            result: "error".into(),
-                        })
-                        .inc();
-                }
-            }
+            reload_rules(cfg, &rules, &attached, status.as_deref(), &metrics);
         }
         let batch = match ev_rx.recv_timeout(Duration::from_millis(200)) {
             Ok(b) => b,
@@ -475,38 +507,19 @@ pub fn run_with_reload(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         metrics.queue_depth.dec();
-        for mut ev in batch {
+        for ev in batch {
             stats.events += 1;
             if let Some(Some(c)) = kind_counters.get(ev.kind.id() as usize) {
                 c.inc();
             }
-            let (alerts, took) = host_state.evaluate(&engine, &mut memo, &mut ev, stats.events);
-            metrics.rule_eval_seconds.observe(took.as_secs_f64());
-            for a in alerts {
-                stats.alerts += 1;
-                let label = AlertLabel {
-                    rule: a.rule.clone(),
-                    priority: a.priority.to_string(),
-                };
-                metrics.alerts.get_or_create(&label).inc();
-                match dedup.admit(a, Instant::now()) {
-                    Some(a) => {
-                        if al_tx.send(a).is_err() {
-                            stats.sink_failures += 1;
-                        }
-                    }
-                    None => {
-                        metrics.alerts_suppressed.get_or_create(&label).inc();
-                    }
-                }
-            }
+            workers.push(host_state.snapshot(ev, stats.events));
         }
-        for summary in dedup.expire(Instant::now(), false) {
-            let _ = al_tx.send(summary);
+        if !workers.flush() {
+            tracing::error!("a rule worker stopped");
+            break;
         }
         if let Some(st) = &status {
             st.events.store(stats.events, Ordering::Relaxed);
-            st.alerts.store(stats.alerts, Ordering::Relaxed);
         }
         if last_gc.elapsed() > Duration::from_secs(1) {
             let table = &mut host_state.table;
@@ -529,14 +542,65 @@ pub fn run_with_reload(
             }
         }
     }
-    for summary in dedup.expire(Instant::now(), true) {
-        let _ = al_tx.send(summary);
-    }
-    drop(al_tx);
+    // Workers finish what is queued; the sink stage ends once they are gone.
+    workers.finish();
     stats.kernel_drops = reader.join().unwrap_or(0);
-    stats.sink_failures += sink_thread.join().unwrap_or(0);
+    let (failures, alerts) = sink_thread.join().unwrap_or((0, 0));
+    stats.sink_failures += failures;
+    stats.alerts = alerts;
     if let Some(r) = reporter {
         let _ = r.join();
     }
     Ok(stats)
+}
+
+/// Load the rule files again and put them in force; a set that fails to
+/// load is reported and the one in force stays.
+fn reload_rules(
+    cfg: &AgentConfig,
+    rules: &RuleSet,
+    attached: &std::collections::BTreeSet<peregrine_event::EventKind>,
+    status: Option<&crate::report::AgentStatus>,
+    metrics: &Metrics,
+) {
+    let result = match Engine::from_files(&cfg.rules) {
+        Ok(new) => {
+            let missing: Vec<&str> = new
+                .required_kinds()
+                .difference(attached)
+                .map(|k| k.name())
+                .collect();
+            if !missing.is_empty() {
+                tracing::warn!(
+                    "reloaded rules need event kinds not captured since start ({}): restart the agent to capture them",
+                    missing.join(", ")
+                );
+            }
+            tracing::info!(rules = new.stats().enabled, "rules reloaded");
+            if let Some(st) = status {
+                st.set_rules(&new);
+            }
+            rules.replace(new);
+            "ok"
+        }
+        Err(e) => {
+            let first = e
+                .diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            tracing::error!(
+                "rule reload failed, keeping the rules in force: {}",
+                first.lines().next().unwrap_or("")
+            );
+            "error"
+        }
+    };
+    metrics
+        .rule_reloads
+        .get_or_create(&crate::metrics::ResultLabel {
+            result: result.into(),
+        })
+        .inc();
 }

@@ -2,12 +2,14 @@
 //! the live agent, fed from recorded kernel records.
 
 use crate::alert::{Alert, IdGen};
+use crate::context::HostInfo;
 use crate::evaluate::HostState;
 use peregrine_capture::{CaptureError, Item, Reader};
 use peregrine_event::{decode, Clock};
 use peregrine_rules::Engine;
 use peregrine_state::{ContainerCache, ProcessTable, UserDb};
 use std::io::Read;
+use std::sync::Arc;
 
 /// What a replay went through.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,9 +39,11 @@ pub fn replay<R: Read>(
     let mut state = HostState {
         table,
         containers: ContainerCache::offline(),
-        users: UserDb::from_pairs(&h.users),
-        hostname: h.hostname.clone(),
-        ids: IdGen::default(),
+        host: Arc::new(HostInfo {
+            users: UserDb::from_pairs(&h.users),
+            hostname: h.hostname.clone(),
+            ids: IdGen::default(),
+        }),
     };
     let clock = Clock::with_offset(h.clock_offset_ns as i128);
     let mut memo = engine.memo();
@@ -61,14 +65,14 @@ pub fn replay<R: Read>(
         if stats.records % 10_000 == 0 {
             progress(stats.records);
         }
-        let mut ev = match decode(&raw, &clock) {
+        let ev = match decode(&raw, &clock) {
             Ok(e) => e,
             Err(_) => {
                 stats.decode_errors += 1;
                 continue;
             }
         };
-        let (alerts, _) = state.evaluate(engine, &mut memo, &mut ev, stats.records);
+        let (alerts, _) = state.evaluate(engine, &mut memo, ev, stats.records);
         for a in alerts {
             stats.alerts += 1;
             on_alert(a);

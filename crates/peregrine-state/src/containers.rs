@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The container id inside a cgroup leaf name, if it names a container:
@@ -167,7 +168,7 @@ pub fn parse_inspect(body: &[u8]) -> Result<ContainerView, RuntimeError> {
 pub struct ContainerCache {
     docker_socket: PathBuf,
     timeout: Duration,
-    known: HashMap<String, (Option<ContainerView>, Instant)>,
+    known: HashMap<String, (Option<Arc<ContainerView>>, Instant)>,
     warned: bool,
     offline: bool,
     /// Lookups that failed.
@@ -199,13 +200,19 @@ impl ContainerCache {
     /// Add known metadata.
     pub fn insert(&mut self, view: ContainerView) {
         self.known
-            .insert(view.id.clone(), (Some(view), Instant::now()));
+            .insert(view.id.clone(), (Some(Arc::new(view)), Instant::now()));
     }
 
     /// Metadata for the container behind a cgroup leaf name (None on the host).
     /// Unknown ids are looked up (bounded by the timeout); failures are retried
     /// after 2 s so that a container seen while starting is resolved later.
     pub fn lookup(&mut self, cgroup_leaf: &str) -> Option<&ContainerView> {
+        self.lookup_shared(cgroup_leaf).map(|c| &**c)
+    }
+
+    /// Like [`ContainerCache::lookup`], as a shared handle that stays valid
+    /// while the cache changes (what rule workers hold).
+    pub fn lookup_shared(&mut self, cgroup_leaf: &str) -> Option<&Arc<ContainerView>> {
         let id = container_id(cgroup_leaf)?;
         let fresh = match self.known.get(id) {
             Some((Some(_), _)) => false,
@@ -213,7 +220,7 @@ impl ContainerCache {
             None => true,
         };
         if fresh {
-            let got = self.fetch(id);
+            let got = self.fetch(id).map(Arc::new);
             self.known.insert(id.to_string(), (got, Instant::now()));
         }
         self.known.get(id).and_then(|(v, _)| v.as_ref())

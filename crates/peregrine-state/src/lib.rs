@@ -14,6 +14,7 @@ mod users;
 use peregrine_event::{Event, EventData, ProcessView};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use containers::{container_id, parse_inspect, split_image, ContainerCache, RuntimeError};
@@ -24,8 +25,8 @@ pub use users::UserDb;
 /// A process table entry.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// What rules see.
-    pub view: ProcessView,
+    /// What rules see (shared with in-flight rule evaluations).
+    pub view: Arc<ProcessView>,
     /// cgroup v2 leaf name (container id for containers).
     pub cgroup: String,
     /// When the exit was seen.
@@ -107,7 +108,7 @@ impl ProcessTable {
         self.procs.insert(
             view.pid,
             Entry {
-                view,
+                view: Arc::new(view),
                 cgroup,
                 exited: None,
                 tick: self.tick,
@@ -135,13 +136,35 @@ impl ProcessTable {
         self.procs
             .values()
             .filter(|e| e.exited.is_none())
-            .map(|e| (e.view.clone(), e.cgroup.clone()))
+            .map(|e| ((*e.view).clone(), e.cgroup.clone()))
             .collect()
     }
 
     /// Look a process up.
     pub fn get(&self, pid: u32) -> Option<&ProcessView> {
-        self.procs.get(&pid).map(|e| &e.view)
+        self.procs.get(&pid).map(|e| &*e.view)
+    }
+
+    /// `pid` and its ancestors (itself first, at most `max`), as shared
+    /// handles: a snapshot of the ancestry that stays valid while the table
+    /// changes (rule workers evaluate it on other threads).
+    pub fn chain(&self, pid: u32, max: usize) -> Vec<Arc<ProcessView>> {
+        let mut out = Vec::with_capacity(8);
+        let Some(mut cur) = self.procs.get(&pid) else {
+            return out;
+        };
+        while out.len() < max.min(64) {
+            out.push(cur.view.clone());
+            let v = &cur.view;
+            if v.ppid == 0 || v.ppid == v.pid {
+                break;
+            }
+            match self.procs.get(&v.ppid) {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        out
     }
 
     /// The table entry of a process.
@@ -295,6 +318,16 @@ mod tests {
         t.insert(view(30, 31), String::new());
         t.insert(view(31, 30), String::new());
         assert!(t.ancestors(30).len() <= 64);
+        // The shared chain: itself first, bounded, loop-safe, and a
+        // snapshot that outlives changes to the table.
+        let chain = t.chain(20, 64);
+        let pids: Vec<u32> = chain.iter().map(|p| p.pid).collect();
+        assert_eq!(pids, vec![20, 10, 1]);
+        assert_eq!(t.chain(20, 2).len(), 2);
+        assert_eq!(t.chain(30, 64).len(), 64);
+        assert!(t.chain(999, 64).is_empty());
+        t.insert(view(10, 1), String::new());
+        assert_eq!(chain[1].pid, 10, "old snapshot still readable");
     }
 
     #[test]

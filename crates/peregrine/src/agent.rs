@@ -46,6 +46,9 @@ pub fn effective_config(args: &AgentArgs) -> Result<AgentConfig> {
     if let Some(r) = args.ring_mib {
         cfg.ring_mib = r;
     }
+    if let Some(w) = args.workers {
+        cfg.workers = w as usize;
+    }
     if args.btf.is_some() {
         cfg.btf = args.btf.clone();
     }

@@ -225,6 +225,10 @@ pub struct AgentArgs {
     /// Ring buffer size in MiB.
     #[arg(long)]
     pub ring_mib: Option<u32>,
+    /// Rule worker threads, events partitioned by process (0: automatic —
+    /// inline on the state thread below four cores, else half the cores).
+    #[arg(long, env = "PEREGRINE_WORKERS", value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub workers: Option<u16>,
     /// BTF file to use instead of /sys/kernel/btf/vmlinux.
     #[arg(long)]
     pub btf: Option<PathBuf>,

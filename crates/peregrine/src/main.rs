@@ -20,6 +20,7 @@ fn config_check(file: std::path::PathBuf) -> anyhow::Result<()> {
         outputs: vec![],
         docker_socket: None,
         ring_mib: None,
+        workers: None,
         btf: None,
         ready: false,
         metrics_addr: None,

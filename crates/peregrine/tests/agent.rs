@@ -442,3 +442,44 @@ fn sighup_reloads_rules_and_a_broken_file_keeps_the_old_ones() {
     agent.stop();
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn partitioned_rule_workers_raise_every_alert_once() {
+    let dir = std::env::temp_dir().join(format!("pg-agent-workers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("alerts.jsonl");
+    let agent = Agent::start_with(
+        &[format!("file:{}", file.display())],
+        &["--workers", "3", "--dedup-window", "0"],
+    );
+    // Several processes (spread over the workers by pid), each reading the
+    // shadow file: one alert per process, none lost or duplicated.
+    let mut pids = Vec::new();
+    for _ in 0..6 {
+        let child = Command::new("cat")
+            .arg("/etc/shadow")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        pids.push(child.id());
+        assert!(child.wait_with_output().unwrap().status.success());
+    }
+    for pid in &pids {
+        wait_for_line(&file, |v| {
+            v["rule"] == "Read sensitive file untrusted" && v["ancestry"][0]["pid"] == *pid
+        });
+    }
+    agent.stop();
+    let text = std::fs::read_to_string(&file).unwrap();
+    for pid in &pids {
+        let n = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| {
+                v["rule"] == "Read sensitive file untrusted" && v["ancestry"][0]["pid"] == *pid
+            })
+            .count();
+        assert_eq!(n, 1, "pid {pid}: {n} alerts");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

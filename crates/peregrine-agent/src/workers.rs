@@ -1,0 +1,266 @@
+//! Rule workers: the state stage hands each event's [`Snapshot`] to one of
+//! N threads, chosen by thread-group id, so that rule evaluation scales past
+//! one core while the events of one process stay in order.
+//!
+//! Handing an event to another core is not free (its memory and the
+//! ancestry's reference counts move between caches): on small machines the
+//! rules run inline on the state thread instead (`workers: 0` picks; see
+//! `cargo bench -p peregrine-agent --bench pipeline` and docs/PERFORMANCE.md).
+
+use crate::alert::Alert;
+use crate::context::{HostInfo, Snapshot};
+use crate::metrics::Metrics;
+use peregrine_rules::Engine;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+
+/// Batches queued per worker before the state stage waits.
+const QUEUE_BATCHES: usize = 64;
+
+/// The rule set in force; replaced as a whole on reload.
+pub struct RuleSet {
+    generation: AtomicU64,
+    engine: RwLock<Arc<Engine>>,
+}
+
+impl RuleSet {
+    /// Start with `engine`.
+    pub fn new(engine: Engine) -> RuleSet {
+        RuleSet {
+            generation: AtomicU64::new(0),
+            engine: RwLock::new(Arc::new(engine)),
+        }
+    }
+
+    /// The engine in force and its generation.
+    pub fn current(&self) -> (u64, Arc<Engine>) {
+        let e = self.engine.read().unwrap_or_else(|p| p.into_inner());
+        (self.generation.load(Ordering::Acquire), e.clone())
+    }
+
+    /// Put `engine` in force; workers pick it up at their next batch.
+    pub fn replace(&self, engine: Engine) {
+        let mut e = self.engine.write().unwrap_or_else(|p| p.into_inner());
+        *e = Arc::new(engine);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+/// Rule worker threads for a configured count (0: automatic). The result 0
+/// means inline evaluation on the state thread: chosen automatically below
+/// four cores, where the sensor and state threads already take the cores a
+/// worker would run on; above, half the cores (at most 16).
+pub fn worker_count(configured: usize) -> usize {
+    if configured > 0 {
+        return configured.min(64);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 4 {
+        0
+    } else {
+        (cores / 2).min(16)
+    }
+}
+
+/// Which of `n` workers evaluates events of thread group `tgid`.
+pub fn partition(tgid: u32, n: usize) -> usize {
+    // Fibonacci hashing: consecutive pids spread over the workers.
+    ((tgid.wrapping_mul(0x9E37_79B9) >> 16) as usize) % n.max(1)
+}
+
+/// Evaluation on the calling thread (no workers).
+struct Inline {
+    rules: Arc<RuleSet>,
+    generation: u64,
+    engine: Arc<Engine>,
+    memo: peregrine_rules::eval::Memo,
+    host: Arc<HostInfo>,
+    alerts: SyncSender<Alert>,
+    metrics: Arc<Metrics>,
+}
+
+impl Inline {
+    fn eval(&mut self, snap: &Snapshot) -> bool {
+        if self.rules.generation() != self.generation {
+            (self.generation, self.engine) = self.rules.current();
+            self.memo = self.engine.memo();
+        }
+        let (found, took) =
+            crate::evaluate::evaluate(&self.engine, &mut self.memo, snap, &self.host);
+        self.metrics.rule_eval_seconds.observe(took.as_secs_f64());
+        found.into_iter().all(|a| self.alerts.send(a).is_ok())
+    }
+}
+
+/// The running workers and the batches being filled for them.
+pub struct Workers {
+    txs: Vec<SyncSender<Vec<Snapshot>>>,
+    pending: Vec<Vec<Snapshot>>,
+    handles: Vec<JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+    inline: Option<Inline>,
+    healthy: bool,
+}
+
+impl Workers {
+    /// Start `n` workers evaluating `rules` (0: evaluate inline, on the
+    /// thread that pushes); alerts go to `alerts`.
+    pub fn spawn(
+        n: usize,
+        rules: Arc<RuleSet>,
+        host: Arc<HostInfo>,
+        alerts: SyncSender<Alert>,
+        metrics: Arc<Metrics>,
+    ) -> Workers {
+        if n == 0 {
+            let (generation, engine) = rules.current();
+            return Workers {
+                txs: Vec::new(),
+                pending: Vec::new(),
+                handles: Vec::new(),
+                metrics: metrics.clone(),
+                inline: Some(Inline {
+                    rules,
+                    generation,
+                    memo: engine.memo(),
+                    engine,
+                    host,
+                    alerts,
+                    metrics,
+                }),
+                healthy: true,
+            };
+        }
+        let mut txs = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, rx) = sync_channel::<Vec<Snapshot>>(QUEUE_BATCHES);
+            let rules = rules.clone();
+            let host = host.clone();
+            let alerts = alerts.clone();
+            let metrics = metrics.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("pg-rules-{i}"))
+                .spawn(move || {
+                    let (mut generation, mut engine) = rules.current();
+                    let mut memo = engine.memo();
+                    while let Ok(batch) = rx.recv() {
+                        metrics.queue_depth.dec();
+                        if rules.generation() != generation {
+                            (generation, engine) = rules.current();
+                            memo = engine.memo();
+                        }
+                        for snap in &batch {
+                            let (found, took) =
+                                crate::evaluate::evaluate(&engine, &mut memo, snap, &host);
+                            metrics.rule_eval_seconds.observe(took.as_secs_f64());
+                            for a in found {
+                                if alerts.send(a).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                })
+                .expect("spawn rule worker");
+            txs.push(tx);
+            handles.push(handle);
+        }
+        Workers {
+            txs,
+            pending: (0..n).map(|_| Vec::new()).collect(),
+            handles,
+            metrics,
+            inline: None,
+            healthy: true,
+        }
+    }
+
+    /// Number of worker threads (0: inline).
+    pub fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    /// True when rules run inline on the pushing thread.
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    /// Queue a snapshot for the worker of its thread group (inline: evaluate
+    /// it now).
+    pub fn push(&mut self, snap: Snapshot) {
+        if let Some(inline) = &mut self.inline {
+            self.healthy &= inline.eval(&snap);
+            return;
+        }
+        let i = partition(snap.event.process.pid, self.txs.len());
+        self.pending[i].push(snap);
+    }
+
+    /// Hand the queued snapshots to the workers (waits while a worker's
+    /// queue is full). False when a worker (or the alert stage) is gone.
+    pub fn flush(&mut self) -> bool {
+        if self.inline.is_some() {
+            return self.healthy;
+        }
+        for (tx, pending) in self.txs.iter().zip(self.pending.iter_mut()) {
+            if pending.is_empty() {
+                continue;
+            }
+            let batch = std::mem::replace(pending, Vec::with_capacity(64));
+            self.metrics.queue_depth.inc();
+            if tx.send(batch).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Flush, let the workers finish what is queued and wait for them.
+    pub fn finish(mut self) {
+        self.flush();
+        self.txs.clear();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_cover_every_worker_and_are_stable() {
+        for n in 1..6 {
+            let mut seen = vec![0; n];
+            for pid in 1..10_000u32 {
+                let p = partition(pid, n);
+                assert_eq!(p, partition(pid, n));
+                seen[p] += 1;
+            }
+            for (i, c) in seen.iter().enumerate() {
+                assert!(*c > 10_000 / n / 2, "worker {i} of {n} got {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn worker_count_is_bounded() {
+        assert_eq!(worker_count(3), 3);
+        assert_eq!(worker_count(1000), 64);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let auto = worker_count(0);
+        if cores < 4 {
+            assert_eq!(auto, 0, "inline below four cores");
+        } else {
+            assert!((2..=16).contains(&auto));
+        }
+    }
+}
