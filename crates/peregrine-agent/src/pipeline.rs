@@ -489,6 +489,12 @@ pub fn run_with_reload(
     };
     ready(served);
 
+    // Container starts, renames and removals from the runtime, applied on
+    // this thread between batches.
+    let (rt_tx, rt_rx) = std::sync::mpsc::channel();
+    let rt_stop = Arc::new(AtomicBool::new(false));
+    let runtime_watch =
+        peregrine_state::watch_docker(cfg.docker_socket.clone(), rt_tx, rt_stop.clone());
     let mut stats = AgentStats::default();
     let mut last_gc = Instant::now();
     let mut last_trim = Instant::now();
@@ -507,6 +513,9 @@ pub fn run_with_reload(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         metrics.queue_depth.dec();
+        while let Ok(update) = rt_rx.try_recv() {
+            host_state.containers.apply(update);
+        }
         for ev in batch {
             stats.events += 1;
             if let Some(Some(c)) = kind_counters.get(ev.kind.id() as usize) {
@@ -530,6 +539,7 @@ pub fn run_with_reload(
             metrics
                 .process_evictions
                 .inc_by(ev.saturating_sub(metrics.process_evictions.get()));
+            host_state.containers.gc();
             metrics.containers.set(host_state.containers.len() as i64);
         }
         if last_trim.elapsed() > Duration::from_secs(5) {
@@ -544,6 +554,9 @@ pub fn run_with_reload(
     }
     // Workers finish what is queued; the sink stage ends once they are gone.
     workers.finish();
+    rt_stop.store(true, Ordering::Relaxed);
+    drop(rt_rx);
+    let _ = runtime_watch.join();
     stats.kernel_drops = reader.join().unwrap_or(0);
     let (failures, alerts) = sink_thread.join().unwrap_or((0, 0));
     stats.sink_failures += failures;

@@ -49,7 +49,11 @@ pub enum RuntimeError {
 }
 
 /// Minimal HTTP/1.0 GET over a unix socket (the Docker Engine API).
-fn http_get(socket: &str, path: &str, timeout: Duration) -> Result<(u16, Vec<u8>), RuntimeError> {
+pub(crate) fn http_get(
+    socket: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>), RuntimeError> {
     let mut s = UnixStream::connect(socket).map_err(|source| RuntimeError::Connect {
         path: socket.to_string(),
         source,
@@ -265,9 +269,28 @@ impl ContainerCache {
         }
     }
 
-    /// Forget a container (it exited).
+    /// Forget a container (it was destroyed).
     pub fn forget(&mut self, id: &str) {
         self.known.remove(id);
+    }
+
+    /// Apply an update from the runtime's event stream. An empty `Remove`
+    /// means the stream was interrupted: failed lookups are retried sooner.
+    pub fn apply(&mut self, update: crate::RuntimeUpdate) {
+        match update {
+            crate::RuntimeUpdate::Upsert(v) => self.insert(*v),
+            crate::RuntimeUpdate::Remove(id) if id.is_empty() => {
+                self.known.retain(|_, (v, _)| v.is_some());
+            }
+            crate::RuntimeUpdate::Remove(id) => self.forget(&id),
+        }
+    }
+
+    /// Drop failed lookups older than a minute (containers that never
+    /// resolved), so that the cache stays bounded without an event stream.
+    pub fn gc(&mut self) {
+        self.known
+            .retain(|_, (v, at)| v.is_some() || at.elapsed() < Duration::from_secs(60));
     }
 
     /// Number of containers known.

@@ -9,6 +9,7 @@
 
 mod containers;
 mod procfs;
+mod runtime_events;
 mod users;
 
 use peregrine_event::{Event, EventData, ProcessView};
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 pub use containers::{container_id, parse_inspect, split_image, ContainerCache, RuntimeError};
 pub use peregrine_event::model::cmdline_of;
 pub use procfs::read_process;
+pub use runtime_events::{parse_event_line, watch_docker, RuntimeUpdate, StreamAction};
 pub use users::UserDb;
 
 /// A process table entry.
