@@ -7,10 +7,51 @@ use crate::alert::{self, Alert};
 use crate::context::{AgentContext, HostInfo, Snapshot};
 use peregrine_event::Event;
 use peregrine_rules::eval::Memo;
+use peregrine_rules::threshold::{ThresholdGate, ThresholdMark};
 use peregrine_rules::Engine;
 use peregrine_state::{ContainerCache, ProcessTable};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// An alert as a rule raised it; threshold rules' alerts still have to
+/// pass their [`ThresholdGate`] (see [`pass_threshold`]).
+#[derive(Debug, Clone)]
+pub struct Raised {
+    /// The alert.
+    pub alert: Alert,
+    /// What the match contributes to its rule's threshold, if it has one.
+    pub threshold: Option<ThresholdMark>,
+}
+
+/// Apply a rule's threshold: `None` while its group is below the count;
+/// the alert, annotated with what was counted, once it is reached.
+pub fn pass_threshold(raised: Raised, gate: &mut ThresholdGate) -> Option<Alert> {
+    let Some(mark) = raised.threshold else {
+        return Some(raised.alert);
+    };
+    let crossed = gate.admit(&raised.alert.rule, &mark)?;
+    let mut alert = raised.alert;
+    let secs = mark.window_ns / 1_000_000_000;
+    let what = if crossed.values.is_empty() {
+        format!(" (threshold: {} matches in {secs}s)", crossed.count)
+    } else {
+        format!(
+            " (threshold: {} distinct in {secs}s: {})",
+            crossed.count,
+            crossed.values.join(", ")
+        )
+    };
+    alert.output.push_str(&what);
+    alert
+        .output_fields
+        .insert("threshold.count".into(), crossed.count.to_string());
+    if !crossed.values.is_empty() {
+        alert
+            .output_fields
+            .insert("threshold.values".into(), crossed.values.join(","));
+    }
+    Some(alert)
+}
 
 /// Deepest ancestry a snapshot carries (the rule fields stop there too).
 pub const MAX_ANCESTRY: usize = 64;
@@ -47,20 +88,20 @@ impl HostState {
         memo: &mut Memo,
         ev: Event,
         num: u64,
-    ) -> (Vec<Alert>, Duration) {
+    ) -> (Vec<Raised>, Duration) {
         let snap = self.snapshot(ev, num);
         evaluate(engine, memo, &snap, &self.host)
     }
 }
 
-/// Evaluate `engine` on a snapshot; the alerts, and the time the rule
-/// evaluation itself took.
+/// Evaluate `engine` on a snapshot; the alerts raised, and the time the
+/// rule evaluation itself took.
 pub fn evaluate(
     engine: &Engine,
     memo: &mut Memo,
     snap: &Snapshot,
     host: &HostInfo,
-) -> (Vec<Alert>, Duration) {
+) -> (Vec<Raised>, Duration) {
     let ctx = AgentContext { snap, host };
     let mut matched = Vec::new();
     let t0 = Instant::now();
@@ -77,7 +118,10 @@ pub fn evaluate(
                 output_fields,
                 tags: r.tags.clone(),
             };
-            alert::build(m, snap, host)
+            Raised {
+                alert: alert::build(m, snap, host),
+                threshold: r.threshold.as_ref().map(|t| t.mark(&ctx)),
+            }
         })
         .collect();
     (alerts, took)

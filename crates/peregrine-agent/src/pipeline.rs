@@ -8,7 +8,7 @@
 
 use crate::alert::{Alert, IdGen};
 use crate::context::HostInfo;
-use crate::evaluate::HostState;
+use crate::evaluate::{HostState, Raised};
 use crate::metrics::{AlertLabel, KindLabel, Metrics, SinkLabel};
 use crate::sinks::{Sink, SinkConfig, SinkError};
 use crate::workers::{worker_count, RuleSet, Workers};
@@ -169,13 +169,17 @@ struct SinkStage {
     sinks: Vec<Box<dyn Sink>>,
     metrics: Arc<Metrics>,
     dedup: crate::dedup::Dedup,
+    thresholds: peregrine_rules::threshold::ThresholdGate,
     status: Option<Arc<crate::report::AgentStatus>>,
     failures: u64,
     alerts: u64,
 }
 
 impl SinkStage {
-    fn admit(&mut self, a: Alert) {
+    fn admit(&mut self, raised: Raised) {
+        let Some(a) = crate::evaluate::pass_threshold(raised, &mut self.thresholds) else {
+            return;
+        };
         self.alerts += 1;
         let label = AlertLabel {
             rule: a.rule.clone(),
@@ -211,9 +215,19 @@ impl SinkStage {
 
 /// Run the sink stage until every sender is gone; (delivery failures,
 /// alerts received).
-fn sink_loop(mut st: SinkStage, rx: Receiver<Alert>) -> (u64, u64) {
+fn sink_loop(mut st: SinkStage, rx: Receiver<Raised>) -> (u64, u64) {
     let mut last_fail: Vec<u64> = vec![0; st.sinks.len()];
+    let mut last_expire = Instant::now();
     loop {
+        if last_expire.elapsed() > Duration::from_secs(10) {
+            last_expire = Instant::now();
+            // Threshold groups with no match for a day (the longest window).
+            let now_ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            st.thresholds
+                .expire(now_ns.saturating_sub(86_400 * 1_000_000_000));
+        }
         let mut wrote = false;
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(a) => {
@@ -358,7 +372,7 @@ pub fn run_with_reload(
     }
 
     let (ev_tx, ev_rx) = sync_channel::<Vec<Event>>(256);
-    let (al_tx, al_rx) = sync_channel::<Alert>(4096);
+    let (al_tx, al_rx) = sync_channel::<Raised>(4096);
     let (ready_tx, ready_rx) = sync_channel::<Result<(), peregrine_sensor::SensorError>>(1);
     let stop_reader = stop.clone();
     let reader_metrics = metrics.clone();
@@ -444,6 +458,7 @@ pub fn run_with_reload(
         sinks,
         metrics: metrics.clone(),
         dedup: crate::dedup::Dedup::new(cfg.dedup.clone()),
+        thresholds: peregrine_rules::threshold::ThresholdGate::default(),
         status: status.clone(),
         failures: 0,
         alerts: 0,

@@ -47,6 +47,7 @@ pub fn replay<R: Read>(
     };
     let clock = Clock::with_offset(h.clock_offset_ns as i128);
     let mut memo = engine.memo();
+    let mut gate = peregrine_rules::threshold::ThresholdGate::default();
     let mut stats = ReplayStats::default();
     loop {
         let item = match reader.next_item() {
@@ -74,8 +75,10 @@ pub fn replay<R: Read>(
         };
         let (alerts, _) = state.evaluate(engine, &mut memo, ev, stats.records);
         for a in alerts {
-            stats.alerts += 1;
-            on_alert(a);
+            if let Some(a) = crate::evaluate::pass_threshold(a, &mut gate) {
+                stats.alerts += 1;
+                on_alert(a);
+            }
         }
     }
 }

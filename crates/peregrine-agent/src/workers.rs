@@ -7,8 +7,8 @@
 //! rules run inline on the state thread instead (`workers: 0` picks; see
 //! `cargo bench -p peregrine-agent --bench pipeline` and docs/PERFORMANCE.md).
 
-use crate::alert::Alert;
 use crate::context::{HostInfo, Snapshot};
+use crate::evaluate::Raised;
 use crate::metrics::Metrics;
 use peregrine_rules::Engine;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,7 +81,7 @@ struct Inline {
     engine: Arc<Engine>,
     memo: peregrine_rules::eval::Memo,
     host: Arc<HostInfo>,
-    alerts: SyncSender<Alert>,
+    alerts: SyncSender<Raised>,
     metrics: Arc<Metrics>,
 }
 
@@ -115,7 +115,7 @@ impl Workers {
         n: usize,
         rules: Arc<RuleSet>,
         host: Arc<HostInfo>,
-        alerts: SyncSender<Alert>,
+        alerts: SyncSender<Raised>,
         metrics: Arc<Metrics>,
     ) -> Workers {
         if n == 0 {

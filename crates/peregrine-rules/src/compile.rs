@@ -34,6 +34,8 @@ pub struct CompiledRule {
     pub at: At,
     /// Embedded tests (raw).
     pub tests: Vec<crate::yaml::Node>,
+    /// Alert only past a count of matches in a window (extension).
+    pub threshold: Option<crate::threshold::Threshold>,
 }
 
 struct Compiler<'a> {
@@ -481,7 +483,20 @@ pub fn compile(loader: Loader) -> Result<(Vec<CompiledRule>, usize, Vec<Diagnost
                 None
             }
         };
-        let (Some(cond), Some(exc), Some(output)) = (cond, exc, output) else {
+        let threshold = match r
+            .threshold
+            .as_ref()
+            .map(|t| crate::threshold::Threshold::compile(t, &item))
+        {
+            None => Some(None),
+            Some(Ok(t)) => Some(Some(t)),
+            Some(Err(errs)) => {
+                c.diags.extend(errs);
+                None
+            }
+        };
+        let (Some(cond), Some(exc), Some(output), Some(threshold)) = (cond, exc, output, threshold)
+        else {
             continue;
         };
         let condition = if exc.is_empty() {
@@ -502,6 +517,7 @@ pub fn compile(loader: Loader) -> Result<(Vec<CompiledRule>, usize, Vec<Diagnost
                 event_types,
                 at: r.at.clone(),
                 tests: r.tests.clone(),
+                threshold,
             });
         }
     }

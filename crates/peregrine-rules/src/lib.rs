@@ -18,3 +18,4 @@ pub use engine::{Engine, Match, Stats};
 pub use loader::Priority;
 pub mod ruletest;
 pub mod sigma;
+pub mod threshold;

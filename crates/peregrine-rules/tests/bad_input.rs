@@ -176,3 +176,52 @@ fn condition_parser_survives_mutations() {
         }
     }
 }
+
+#[test]
+fn threshold_mistakes_are_errors_with_their_place() {
+    let rule = |t: &str| {
+        format!("- rule: r\n  desc: d\n  condition: evt.type = execve\n  output: o\n  priority: NOTICE\n  threshold: {t}\n")
+    };
+    let e = errors(&rule("{count: 1, window: 60}"));
+    assert!(
+        e.iter().any(|m| m.contains("bad.yaml:6:")
+            && m.contains("threshold count must be a whole number from 2")),
+        "{e:?}"
+    );
+    let e = errors(&rule("{count: 3, window: 60, distinct: proc.nmae}"));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("bad.yaml:6:")
+                && m.contains("in threshold: unknown field 'proc.nmae'")),
+        "{e:?}"
+    );
+    let e = errors(&rule("{count: 3, window: 60, per: proc.pid}"));
+    assert!(
+        e.iter().any(|m| m.contains("unknown threshold key 'per'")),
+        "{e:?}"
+    );
+    let e = errors(&rule("{count: 3}"));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("threshold needs 'count' and 'window'")),
+        "{e:?}"
+    );
+    let e = errors(&rule("five"));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("'threshold' must be a mapping")),
+        "{e:?}"
+    );
+    // A good one loads and carries its compiled fields.
+    let ok = Engine::from_str(
+        "ok.yaml",
+        &rule(
+            "{count: 3, window: 60, group_by: [proc.ppid, \"proc.aname[2]\"], distinct: proc.name}",
+        ),
+    )
+    .unwrap();
+    let t = ok.rules()[0].threshold.as_ref().expect("threshold");
+    assert_eq!((t.count, t.window_ns), (3, 60_000_000_000));
+    assert_eq!(t.group_by.len(), 2);
+    assert!(t.distinct.is_some());
+}

@@ -143,6 +143,7 @@ fn the_default_ruleset_catches_real_behaviour() {
         mkdir /bin/pg-eg-$$; rmdir /bin/pg-eg-$$
         touch /etc/pg-eg-$$; rm -f /etc/pg-eg-$$
         touch /root/pg-eg-$$; rm -f /root/pg-eg-$$
+        id >/dev/null; whoami >/dev/null; uname -a >/dev/null; hostname >/dev/null; groups >/dev/null
         true
     "#;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
@@ -167,6 +168,7 @@ fn the_default_ruleset_catches_real_behaviour() {
         "Binary directory modified",
         "File written below /etc",
         "File written directly below /root",
+        "Discovery burst",
     ] {
         assert!(
             err.contains(&format!("] {rule}:")),
@@ -248,7 +250,8 @@ fn packet_socket_udp_from_a_system_utility_and_userfaultfd() {
     let script = format!(
         "{sha} udp-sendto 9; setpriv --reuid=65534 --regid=65534 --clear-groups {t} userfaultfd; \
          docker run --rm -v {t}:/t:ro -v /lib/x86_64-linux-gnu/libgcc_s.so.1:/lib/x86_64-linux-gnu/libgcc_s.so.1:ro \
-         peregrine-test:latest /t packet-socket",
+         peregrine-test:latest /t packet-socket; \
+         docker run --rm peregrine-test:latest /bin/sh -c 'id; uname -a; whoami; hostname' >/dev/null",
         sha = sha1sum.display()
     );
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
@@ -269,6 +272,7 @@ fn packet_socket_udp_from_a_system_utility_and_userfaultfd() {
         "Network activity by a system utility",
         "Userfaultfd by an unprivileged process",
         "Packet socket created in a container",
+        "Discovery burst in a container",
     ] {
         assert!(
             err.contains(&format!("] {rule}:")),

@@ -3,6 +3,9 @@
 //! semantics for several files (later files refine earlier ones).
 
 mod rule;
+mod threshold;
+
+pub use threshold::ThresholdDef;
 
 use crate::diag::{Diagnostic, Pos, Source};
 use crate::yaml::{self, Node, NodeKind};
@@ -142,6 +145,8 @@ pub struct RuleDef {
     pub exceptions: Vec<ExceptionDef>,
     /// Embedded test cases (Peregrine extension), raw.
     pub tests: Vec<Node>,
+    /// Alert only past a count of matches in a window (Peregrine extension).
+    pub threshold: Option<ThresholdDef>,
     /// Definition.
     pub at: At,
 }
@@ -218,6 +223,7 @@ pub(crate) const RULE_KEYS: &[&str] = &[
     "capture",
     "capture_duration",
     "tests",
+    "threshold",
 ];
 const MACRO_KEYS: &[&str] = &["macro", "condition", "append", "override"];
 const LIST_KEYS: &[&str] = &["list", "items", "append", "override"];

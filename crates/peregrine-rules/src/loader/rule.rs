@@ -175,6 +175,13 @@ impl Loader {
             .and_then(|t| t.as_seq())
             .map(|t| t.to_vec())
             .unwrap_or_default();
+        let threshold = match node.get("threshold") {
+            Some(t) => match self.threshold(src, t, &item) {
+                Some(t) => Some(t),
+                None => return,
+            },
+            None => None,
+        };
         let source = node
             .get("source")
             .and_then(|s| s.as_str())
@@ -272,6 +279,9 @@ impl Loader {
                 }
             }
             r.tests.extend(tests);
+            if threshold.is_some() {
+                r.threshold = threshold;
+            }
             for (pos, msg) in problems {
                 self.err(src, pos, &item, msg);
             }
@@ -339,6 +349,7 @@ impl Loader {
             source,
             exceptions: exceptions.unwrap_or_default(),
             tests,
+            threshold,
             at,
         };
         match existing {
