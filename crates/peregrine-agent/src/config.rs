@@ -7,7 +7,8 @@
 //! docker_socket: /var/run/docker.sock
 //! ring_mib: 16
 //! max_processes: 65536
-//! workers: 0                        # rule threads; 0 = one per core but one
+//! workers: 0                        # rule threads; 0 = automatic
+//! watch_rules: true                 # reload when a rule file changes
 //! btf: /path/to/vmlinux.btf         # optional
 //! dedup: {window: 60, fields: [proc.name, fd.name], rate_limit: 20}
 //! server:                           # optional: ship to a Peregrine server
@@ -37,6 +38,7 @@ const KEYS: &[&str] = &[
     "ring_mib",
     "max_processes",
     "workers",
+    "watch_rules",
     "btf",
     "dedup",
     "server",
@@ -253,6 +255,14 @@ pub fn apply_file(
                     }
                 }
             }
+            "watch_rules" => match v.as_str().map(|b| b.to_ascii_lowercase()) {
+                Some(b) if b == "true" || b == "false" => cfg.watch_rules = b == "true",
+                _ => errs.push(Diagnostic::error(
+                    &src,
+                    v.pos,
+                    "watch_rules must be true or false",
+                )),
+            },
             "max_processes" => {
                 if let Some(n) = number::<usize>(&src, v, key, &mut errs) {
                     cfg.max_processes = n;

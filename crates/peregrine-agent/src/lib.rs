@@ -12,6 +12,7 @@ pub mod dedup;
 pub mod evaluate;
 pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 pub mod replay;
 pub mod report;
 pub mod sinks;

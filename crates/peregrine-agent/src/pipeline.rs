@@ -54,8 +54,10 @@ pub struct AgentConfig {
     pub status: Option<Arc<crate::report::AgentStatus>>,
     /// Sinks built by the embedding program (`peregrine run`: the store).
     pub extra_sinks: Vec<SinkFactory>,
-    /// Rule worker threads (0: one per core but one, at least one).
+    /// Rule worker threads (0: automatic, see [`crate::workers::worker_count`]).
     pub workers: usize,
+    /// Reload rules when their files change (polled every 2 s), as on SIGHUP.
+    pub watch_rules: bool,
 }
 
 /// Builds a sink the agent does not know how to configure itself.
@@ -89,6 +91,7 @@ impl Default for AgentConfig {
             status: None,
             extra_sinks: Vec::new(),
             workers: 0,
+            watch_rules: true,
         }
     }
 }
@@ -510,6 +513,14 @@ pub fn run_with_reload(
     let rt_stop = Arc::new(AtomicBool::new(false));
     let runtime_watch =
         peregrine_state::watch_docker(cfg.docker_socket.clone(), rt_tx, rt_stop.clone());
+    let rule_watch = cfg.watch_rules.then(|| {
+        crate::reload::watch_files(
+            cfg.rules.clone(),
+            Duration::from_secs(2),
+            reload.clone(),
+            rt_stop.clone(),
+        )
+    });
     let mut stats = AgentStats::default();
     let mut last_gc = Instant::now();
     let mut last_trim = Instant::now();
@@ -572,6 +583,9 @@ pub fn run_with_reload(
     rt_stop.store(true, Ordering::Relaxed);
     drop(rt_rx);
     let _ = runtime_watch.join();
+    if let Some(w) = rule_watch {
+        let _ = w.join();
+    }
     stats.kernel_drops = reader.join().unwrap_or(0);
     let (failures, alerts) = sink_thread.join().unwrap_or((0, 0));
     stats.sink_failures += failures;

@@ -483,3 +483,68 @@ fn partitioned_rule_workers_raise_every_alert_once() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn editing_a_rule_file_reloads_it_without_a_signal() {
+    let dir = std::env::temp_dir().join(format!("pg-agent-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.yaml");
+    let target = dir.join("target");
+    std::fs::write(&target, "").unwrap();
+    let rule = |name: &str| {
+        format!(
+            "- rule: {name}\n  desc: d\n  condition: evt.type in (open, openat) and fd.name = {}\n  output: \"%fd.name\"\n  priority: NOTICE\n",
+            target.display()
+        )
+    };
+    std::fs::write(&rules, rule("Before edit")).unwrap();
+    let out = dir.join("alerts.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(["agent", "--ready", "--no-metrics", "--rules"])
+        .arg(&rules)
+        .arg("--output")
+        .arg(format!("file:{}", out.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("ready") {
+        let n = err.read(&mut buf).unwrap();
+        assert!(n > 0, "{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut err, &mut std::io::sink());
+    });
+    let agent = Agent {
+        child,
+        metrics: String::new(),
+    };
+    let read = || {
+        Command::new("cat")
+            .arg(&target)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+    };
+    read();
+    wait_for_line(&out, |v| v["rule"] == "Before edit");
+    std::fs::write(&rules, rule("After edit")).unwrap();
+    // Polled every 2 s, loaded once the change has settled: read until the
+    // new rule answers.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        read();
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.contains("\"After edit\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "edit not picked up: {text}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    agent.stop();
+    std::fs::remove_dir_all(dir).ok();
+}
