@@ -232,6 +232,12 @@ impl Engine {
         out
     }
 
+    /// Path prefixes every open some loaded rule may match starts with
+    /// (`None`: any open may matter). See [`crate::analysis`].
+    pub fn open_path_prefixes(&self) -> Option<Vec<String>> {
+        crate::analysis::open_path_prefixes(&self.rules)
+    }
+
     /// The event kinds some loaded rule needs (for the kernel filter).
     pub fn required_kinds(&self) -> BTreeSet<EventKind> {
         if !self.any_type.is_empty() {

@@ -1,6 +1,7 @@
 //! Falco-compatible rule language for Peregrine.
 #![deny(missing_docs)]
 
+pub mod analysis;
 pub mod ast;
 pub mod compile;
 pub mod context;

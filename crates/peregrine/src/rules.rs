@@ -123,5 +123,21 @@ fn validate(args: ValidateArgs) -> Result<()> {
         s.lists,
         engine.warnings().len()
     );
+    let kinds: Vec<&str> = engine.required_kinds().iter().map(|k| k.name()).collect();
+    println!("kernel: event kinds {}", kinds.join(","));
+    match engine.open_path_prefixes() {
+        Some(p) => println!(
+            "kernel: opens only below {} path prefixes: {}",
+            p.len(),
+            p.join(" ")
+        ),
+        None => {
+            let needing = peregrine_rules::analysis::rules_needing_every_open(engine.rules());
+            println!(
+                "kernel: every open; rules that may match any path: {}",
+                needing.join("; ")
+            )
+        }
+    }
     Ok(())
 }
