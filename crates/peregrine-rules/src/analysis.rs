@@ -1,6 +1,8 @@
 //! What the loaded rules need from the kernel beyond event kinds: the path
-//! prefixes an `open` must have for any rule to match it. The sensor can
-//! then drop other opens in the kernel, after resolving their path.
+//! prefixes a successful `open` must have for any rule to match it — one
+//! set for read-only opens, one for opens for writing, since many rules
+//! watch writes only (`open_write`). The sensor can then drop other opens in
+//! the kernel, after resolving their path.
 //!
 //! The analysis is conservative: a rule whose condition does not pin
 //! `fd.name` to prefixes for open events (a `contains`, an `endswith`, a
@@ -26,6 +28,30 @@ enum Paths {
 
 const OPEN_TYPES: &[&str] = &["open", "openat", "openat2", "creat"];
 
+/// The access mode an open is analysed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `O_RDONLY`.
+    Read,
+    /// `O_WRONLY` or `O_RDWR`.
+    Write,
+}
+
+/// Paths matching both a prefix of `a` and a prefix of `b`.
+fn intersect(a: &BTreeSet<String>, b: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for x in a {
+        for y in b {
+            if x.starts_with(y.as_str()) {
+                out.insert(x.clone());
+            } else if y.starts_with(x.as_str()) {
+                out.insert(y.clone());
+            }
+        }
+    }
+    out
+}
+
 fn open_codes_mask() -> u128 {
     OPEN_TYPES
         .iter()
@@ -48,33 +74,39 @@ fn absolute(items: impl IntoIterator<Item = String>) -> Paths {
     }
 }
 
-fn analyse(n: &Node, open_mask: u128) -> Paths {
+fn analyse(n: &Node, open_mask: u128, access: Access) -> Paths {
     match n {
         Node::Const(false) => Paths::Never,
         Node::Const(true) => Paths::Any,
-        Node::Shared(inner, _) => analyse(inner, open_mask),
+        Node::Shared(inner, _) => analyse(inner, open_mask, access),
         Node::Not(_) => Paths::Any,
         Node::And(v) => {
-            let mut best = Paths::Any;
+            let mut acc = Paths::Any;
             for c in v {
-                match analyse(c, open_mask) {
+                match analyse(c, open_mask, access) {
                     Paths::Never => return Paths::Never,
                     Paths::Any => {}
                     Paths::Prefixes(p) => {
-                        best = match best {
-                            Paths::Prefixes(b) if b.len() <= p.len() => Paths::Prefixes(b),
+                        acc = match acc {
+                            Paths::Prefixes(b) => {
+                                let both = intersect(&b, &p);
+                                if both.is_empty() {
+                                    return Paths::Never;
+                                }
+                                Paths::Prefixes(both)
+                            }
                             _ => Paths::Prefixes(p),
                         }
                     }
                 }
             }
-            best
+            acc
         }
         Node::Or(v) => {
             let mut acc = BTreeSet::new();
             let mut any_prefix = false;
             for c in v {
-                match analyse(c, open_mask) {
+                match analyse(c, open_mask, access) {
                     Paths::Any => return Paths::Any,
                     Paths::Never => {}
                     Paths::Prefixes(p) => {
@@ -99,6 +131,19 @@ fn analyse(n: &Node, open_mask: u128) -> Paths {
                     Op::Eq | Op::In if !hit => Paths::Never,
                     Op::Ne if *mask & open_mask == open_mask => Paths::Never,
                     _ => Paths::Any,
+                };
+            }
+            if c.field.def.id == Fid::EvtIsOpenWrite {
+                // `evt.is_open_write = true` holds for write opens only.
+                let wants_write = match (&c.op, &c.rhs) {
+                    (Op::Eq, Rhs::Lit(l)) => l.text.eq_ignore_ascii_case("true"),
+                    (Op::Ne, Rhs::Lit(l)) => l.text.eq_ignore_ascii_case("false"),
+                    _ => return Paths::Any,
+                };
+                return if wants_write == (access == Access::Write) {
+                    Paths::Any
+                } else {
+                    Paths::Never
                 };
             }
             let dir = match c.field.def.id {
@@ -128,37 +173,32 @@ fn analyse(n: &Node, open_mask: u128) -> Paths {
     }
 }
 
-/// The rules that may match an open of any path (what keeps the kernel
-/// from filtering opens by path).
-pub fn rules_needing_every_open(rules: &[CompiledRule]) -> Vec<&str> {
+fn takes_opens(r: &CompiledRule) -> bool {
+    r.event_types
+        .as_ref()
+        .is_none_or(|ts| ts.iter().any(|t| OPEN_TYPES.contains(&t.as_str())))
+}
+
+/// The rules that may match an open of any path for `access` (what keeps
+/// the kernel from filtering those opens by path).
+pub fn rules_needing_every_open(rules: &[CompiledRule], access: Access) -> Vec<&str> {
     let mask = open_codes_mask();
     rules
         .iter()
-        .filter(|r| {
-            r.event_types
-                .as_ref()
-                .is_none_or(|ts| ts.iter().any(|t| OPEN_TYPES.contains(&t.as_str())))
-        })
-        .filter(|r| analyse(&r.condition, mask) == Paths::Any)
+        .filter(|r| takes_opens(r))
+        .filter(|r| analyse(&r.condition, mask, access) == Paths::Any)
         .map(|r| r.name.as_str())
         .collect()
 }
 
-/// Path prefixes every open some rule may match starts with; `None` when
-/// some rule may match any open (or when no prefix is useful). Prefixes
-/// that extend another one are folded into it.
-pub fn open_path_prefixes(rules: &[CompiledRule]) -> Option<Vec<String>> {
+/// Path prefixes every successful open for `access` that some rule may
+/// match starts with; `None` when some rule may match any such open.
+/// Prefixes that extend another one are folded into it.
+pub fn open_path_prefixes(rules: &[CompiledRule], access: Access) -> Option<Vec<String>> {
     let mask = open_codes_mask();
     let mut all = BTreeSet::new();
-    for r in rules {
-        let takes_opens = r
-            .event_types
-            .as_ref()
-            .is_none_or(|ts| ts.iter().any(|t| OPEN_TYPES.contains(&t.as_str())));
-        if !takes_opens {
-            continue;
-        }
-        match analyse(&r.condition, mask) {
+    for r in rules.iter().filter(|r| takes_opens(r)) {
+        match analyse(&r.condition, mask, access) {
             Paths::Any => return None,
             Paths::Never => {}
             Paths::Prefixes(p) => all.extend(p),
@@ -190,7 +230,7 @@ mod tests {
             })
             .collect();
         let e = Engine::from_str("t.yaml", &text).unwrap();
-        open_path_prefixes(e.rules())
+        open_path_prefixes(e.rules(), Access::Read)
     }
 
     #[test]
@@ -229,6 +269,44 @@ mod tests {
             prefixes(&["evt.type = openat and fd.name = relative"]),
             None,
             "relative paths pin nothing"
+        );
+        // And: both constraints hold (the more specific prefixes survive).
+        assert_eq!(
+            prefixes(&["evt.type = openat and fd.name startswith /etc and fd.name in (/etc/shadow, /var/x)"]),
+            Some(vec!["/etc/shadow".into()])
+        );
+        assert_eq!(
+            prefixes(&[
+                "evt.type = openat and fd.name startswith /etc and fd.name startswith /var"
+            ]),
+            Some(vec![]),
+            "contradiction: no open"
+        );
+    }
+
+    #[test]
+    fn write_only_rules_do_not_need_read_opens() {
+        let text = "\
+- rule: w
+  desc: d
+  condition: evt.type = openat and evt.is_open_write = true and fd.name endswith .log
+  output: o
+  priority: NOTICE
+- rule: r
+  desc: d
+  condition: evt.type = openat and evt.is_open_read = true and fd.name = /etc/shadow
+  output: o
+  priority: NOTICE
+";
+        let e = Engine::from_str("t.yaml", text).unwrap();
+        assert_eq!(
+            open_path_prefixes(e.rules(), Access::Read),
+            Some(vec!["/etc/shadow".into()])
+        );
+        assert_eq!(open_path_prefixes(e.rules(), Access::Write), None);
+        assert_eq!(
+            rules_needing_every_open(e.rules(), Access::Write),
+            vec!["w"]
         );
     }
 }

@@ -232,10 +232,11 @@ impl Engine {
         out
     }
 
-    /// Path prefixes every open some loaded rule may match starts with
-    /// (`None`: any open may matter). See [`crate::analysis`].
-    pub fn open_path_prefixes(&self) -> Option<Vec<String>> {
-        crate::analysis::open_path_prefixes(&self.rules)
+    /// Path prefixes every successful open for `access` some loaded rule
+    /// may match starts with (`None`: any may matter). See
+    /// [`crate::analysis`].
+    pub fn open_path_prefixes(&self, access: crate::analysis::Access) -> Option<Vec<String>> {
+        crate::analysis::open_path_prefixes(&self.rules, access)
     }
 
     /// The event kinds some loaded rule needs (for the kernel filter).

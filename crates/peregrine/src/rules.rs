@@ -125,18 +125,21 @@ fn validate(args: ValidateArgs) -> Result<()> {
     );
     let kinds: Vec<&str> = engine.required_kinds().iter().map(|k| k.name()).collect();
     println!("kernel: event kinds {}", kinds.join(","));
-    match engine.open_path_prefixes() {
-        Some(p) => println!(
-            "kernel: opens only below {} path prefixes: {}",
-            p.len(),
-            p.join(" ")
-        ),
-        None => {
-            let needing = peregrine_rules::analysis::rules_needing_every_open(engine.rules());
-            println!(
-                "kernel: every open; rules that may match any path: {}",
-                needing.join("; ")
-            )
+    use peregrine_rules::analysis::{rules_needing_every_open, Access};
+    for (access, what) in [
+        (Access::Read, "read-only opens"),
+        (Access::Write, "opens for writing"),
+    ] {
+        match engine.open_path_prefixes(access) {
+            Some(p) => println!(
+                "kernel: {what} only below {} path prefixes: {}",
+                p.len(),
+                p.join(" ")
+            ),
+            None => println!(
+                "kernel: every one of the {what}; rules that may match any path: {}",
+                rules_needing_every_open(engine.rules(), access).join("; ")
+            ),
         }
     }
     Ok(())
