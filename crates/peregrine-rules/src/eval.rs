@@ -6,7 +6,10 @@ use crate::fields::{extract, ArgKind, Bound, FieldArg};
 
 /// True for fields that mean "any ancestor" when used without an index.
 pub fn is_any_ancestor(b: &Bound) -> bool {
-    b.arg == FieldArg::None && b.def.arg == ArgKind::OptIndex && b.def.name.starts_with("proc.a")
+    b.arg == FieldArg::None
+        && b.def.arg == ArgKind::OptIndex
+        && b.def.name.starts_with("proc.a")
+        && b.def.name != "proc.argv"
 }
 use ahash::AHashSet;
 use regex::Regex;

@@ -26,7 +26,14 @@ fn shared_linux_corpus_converts_and_loads() {
     let engine =
         Engine::from_str("sigma.yaml", &text).unwrap_or_else(|e| panic!("{}", e.diagnostics[0]));
     assert_eq!(engine.stats().enabled, conv.len());
-    assert!(conv.len() >= 160, "converted {}", conv.len());
+    assert!(conv.len() >= 190, "converted {}", conv.len());
+    assert!(
+        conv.iter()
+            .filter(|c| c.category.starts_with("auditd:"))
+            .count()
+            >= 30,
+        "auditd rules convert"
+    );
     // Every skip has a reason; in-scope skips name a field, status or construct.
     for s in &skipped {
         assert!(!s.reason.is_empty(), "{}", s.file);
@@ -155,6 +162,109 @@ level: high
       event: {type: connect, proc: {name: nc}, net: {sip: 203.0.113.9, sport: 443, cip: 192.168.1.2, cport: 50000, proto: tcp}}
 "#;
     assert_all_pass(&with_tests(sigma, tests));
+}
+
+#[test]
+fn auditd_records_map_onto_kernel_events() {
+    // EXECVE: a0..aN are argv.
+    let sigma = r#"
+title: Clipboard read with xclip
+logsource: {product: linux, service: auditd}
+detection:
+    selection:
+        type: EXECVE
+        a0: xclip
+        a1: '-selection'
+        a3|contains: '-o'
+    condition: selection
+level: low
+"#;
+    let tests = r#"    - name: xclip -selection clipboard -o
+      expect: fire
+      event: {type: execve, proc: {name: xclip, args: [xclip, -selection, clipboard, -o]}}
+    - name: xclip writing
+      expect: no_fire
+      event: {type: execve, proc: {name: xclip, args: [xclip, -selection, clipboard, -i]}}
+    - name: another program with the same arguments
+      expect: no_fire
+      event: {type: execve, proc: {name: xsel, args: [xsel, -selection, clipboard, -o]}}
+"#;
+    assert_all_pass(&with_tests(sigma, tests));
+
+    // PATH: name is the file.
+    let sigma = r#"
+title: Doas configuration written
+logsource: {product: linux, service: auditd}
+detection:
+    selection:
+        type: PATH
+        name|endswith: '/doas.conf'
+    condition: selection
+level: medium
+"#;
+    let tests = r#"    - name: doas.conf written
+      expect: fire
+      event: {type: openat, proc: {name: vi}, fd: {name: /etc/doas.conf, flags: O_WRONLY|O_CREAT}}
+    - name: other file
+      expect: no_fire
+      event: {type: openat, proc: {name: vi}, fd: {name: /etc/hosts, flags: O_WRONLY}}
+"#;
+    assert_all_pass(&with_tests(sigma, tests));
+
+    // SYSCALL: the syscall becomes evt.type; execveat arrives as execve;
+    // without a syscall the record is about the program run.
+    let sigma = r#"
+title: Web server user runs a command
+logsource: {product: linux, service: auditd}
+detection:
+    selection:
+        type: 'SYSCALL'
+        SYSCALL: [execve, execveat]
+        euid: 33
+    condition: selection
+level: high
+"#;
+    let tests = r#"    - name: www-data runs id
+      expect: fire
+      event: {type: execve, proc: {name: id}, user: {uid: 33, name: www-data}}
+    - name: root runs id
+      expect: no_fire
+      event: {type: execve, proc: {name: id}, user: {uid: 0, name: root}}
+"#;
+    assert_all_pass(&with_tests(sigma, tests));
+
+    for (what, det, reason) in [
+        (
+            "two record types",
+            "    a: {type: EXECVE, a0: x}\n    b: {type: PATH, name: /y}\n    condition: a and b\n",
+            "correlates several audit records",
+        ),
+        (
+            "no equivalent",
+            "    a: {type: SERVICE_STOP, unit: x}\n    condition: a\n",
+            "no kernel-event equivalent",
+        ),
+        (
+            "uncaptured syscall",
+            "    a: {type: SYSCALL, SYSCALL: sysinfo}\n    condition: a\n",
+            "'sysinfo' is not captured",
+        ),
+        (
+            "audit key",
+            "    a: {type: SYSCALL, key: susp}\n    condition: a\n",
+            "audit rule keys",
+        ),
+    ] {
+        let doc =
+            format!("title: T\nlogsource: {{product: linux, service: auditd}}\ndetection:\n{det}");
+        match sigma::convert("t.yml", &doc) {
+            Outcome::Skipped(s) => {
+                assert!(s.reason.contains(reason), "{what}: {}", s.reason);
+                assert!(s.in_scope, "{what}: auditd rules are in scope");
+            }
+            Outcome::Converted(c) => panic!("{what} converted: {}", c.yaml),
+        }
+    }
 }
 
 #[test]

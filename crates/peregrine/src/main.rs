@@ -64,6 +64,21 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level)),
         )
         .init();
+    // Commands whose output is read by other programs end quietly when the
+    // reader goes away (`peregrine rules fields | head`), like other tools;
+    // long-running ones keep SIGPIPE ignored and report a closed output.
+    if matches!(
+        cli.command,
+        cli::Command::Rules(_)
+            | cli::Command::Capture(_)
+            | cli::Command::Config(_)
+            | cli::Command::Replay(_)
+    ) {
+        // SAFETY: restoring the default disposition of one signal at start-up.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         cli::Command::Capture(args) => capture::run(args),
         cli::Command::Rules(cmd) => rules::run(cmd),

@@ -74,20 +74,26 @@ pub fn import(
     let mut by_reason: std::collections::BTreeMap<String, usize> = Default::default();
     for s in &skipped {
         // The reason without its "search:" prefix groups alike skips.
-        let key = s
-            .reason
-            .split(':')
-            .next_back()
-            .unwrap_or(&s.reason)
-            .trim()
-            .to_string();
+        let key = match s.reason.split_once(": ") {
+            Some((search, rest)) if !search.contains(' ') => rest,
+            _ => s.reason.as_str(),
+        }
+        .trim()
+        .to_string();
         *by_reason.entry(key).or_default() += 1;
     }
     let mut rep = format!(
-        "Sigma import: {} converted of {in_scope} Linux process_creation/file_event/network_connection rules ({total} files read)\n",
+        "Sigma import: {} converted of {in_scope} Linux process_creation/file_event/network_connection and auditd rules ({total} files read)\n",
         converted.len()
     );
-    for c in ["process_creation", "file_event", "network_connection"] {
+    for c in [
+        "process_creation",
+        "file_event",
+        "network_connection",
+        "auditd:EXECVE",
+        "auditd:PATH",
+        "auditd:SYSCALL",
+    ] {
         rep.push_str(&format!(
             "  {c}: {} converted\n",
             converted.iter().filter(|r| r.category == c).count()

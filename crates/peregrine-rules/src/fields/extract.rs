@@ -432,6 +432,29 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
         Fid::ProcExe => p0().map(|p| pstr(p, argv0_of)),
         Fid::ProcExePath => p0().map(|p| pstr(p, exepath_of)),
         Fid::ProcArgs => p0().map(args_val),
+        Fid::ProcArgv => {
+            let p = p0()?;
+            match b.arg {
+                FieldArg::Index(i) => {
+                    if i >= p.args.len() {
+                        return None;
+                    }
+                    Some(match p {
+                        Cow::Borrowed(v) => Value::Str(Cow::Borrowed(v.args[i].as_str())),
+                        Cow::Owned(v) => Value::Str(Cow::Owned(v.args[i].clone())),
+                    })
+                }
+                _ => {
+                    let all: Vec<Value<'c>> = (0..p.args.len())
+                        .map(|i| match &p {
+                            Cow::Borrowed(v) => Value::Str(Cow::Borrowed(v.args[i].as_str())),
+                            Cow::Owned(v) => Value::Str(Cow::Owned(v.args[i].clone())),
+                        })
+                        .collect();
+                    (!all.is_empty()).then_some(Value::List(all))
+                }
+            }
+        }
         Fid::ProcCmdline => p0().map(cmdline_val),
         Fid::ProcPid => n(ev.process.pid),
         Fid::ProcPpid => n(ev.process.ppid),

@@ -69,6 +69,7 @@ pub(crate) enum Fid {
     ProcExe,
     ProcExePath,
     ProcArgs,
+    ProcArgv,
     ProcCmdline,
     ProcPid,
     ProcPpid,
@@ -194,6 +195,7 @@ fields! {
     "proc.exe", Str, None, ProcExe, "argv[0].";
     "proc.exepath", Str, None, ProcExePath, "Full path of the executable.";
     "proc.args", Str, None, ProcArgs, "Arguments after argv[0], space separated.";
+    "proc.argv", Str, OptIndex, ProcArgv, "argv[N] as passed to execve (Peregrine extension; without an index: any argument).";
     "proc.cmdline", Str, None, ProcCmdline, "Name and arguments.";
     "proc.pid", Num, None, ProcPid, "Process id.";
     "proc.ppid", Num, None, ProcPpid, "Parent process id.";

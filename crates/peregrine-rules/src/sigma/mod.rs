@@ -75,7 +75,30 @@ fn field_map(category: &str, f: &str) -> Option<(&'static str, Kind)> {
         "ParentProcessId" => Some(("proc.ppid", Number)),
         _ => None,
     };
+    const ARGV: [&str; 10] = [
+        "proc.argv[0]",
+        "proc.argv[1]",
+        "proc.argv[2]",
+        "proc.argv[3]",
+        "proc.argv[4]",
+        "proc.argv[5]",
+        "proc.argv[6]",
+        "proc.argv[7]",
+        "proc.argv[8]",
+        "proc.argv[9]",
+    ];
     match (category, f) {
+        // auditd records, one record = one kernel event.
+        ("auditd:EXECVE", a) => {
+            let n: usize = a.strip_prefix('a')?.parse().ok()?;
+            ARGV.get(n).map(|f| (*f, Text))
+        }
+        ("auditd:PATH", "name") => Some(("fd.name", Text)),
+        ("auditd:SYSCALL", "exe") => Some(("proc.exepath", Text)),
+        ("auditd:SYSCALL", "comm") => Some(("proc.name", Text)),
+        ("auditd:SYSCALL", "uid") => Some(("user.uid", Number)),
+        ("auditd:SYSCALL", "euid") => Some(("user.uid", Number)),
+        (c, _) if c.starts_with("auditd:") => None,
         ("file_event", "TargetFilename") => Some(("fd.name", Text)),
         ("network_connection", "DestinationIp") => Some(("fd.rip", Ip)),
         ("network_connection", "DestinationPort") => Some(("fd.rport", Number)),
@@ -95,14 +118,19 @@ fn guard(category: &str) -> Option<&'static str> {
         "network_connection" => {
             "evt.type in (connect, accept, accept4) and evt.dir = < and (fd.typechar = 4 or fd.typechar = 6)"
         }
+        "auditd:EXECVE" => "evt.type in (execve, execveat) and evt.dir = <",
+        "auditd:PATH" => {
+            "evt.type in (open, openat, openat2, creat, unlink, unlinkat, rmdir, rename, renameat, renameat2, chmod, fchmodat, chown, lchown, fchownat, link, linkat, symlink, symlinkat, mkdir, mkdirat) and evt.dir = <"
+        }
+        "auditd:SYSCALL" => "evt.dir = <",
         _ => return None,
     })
 }
 
 fn output(category: &str, title: &str) -> String {
     let what = match category {
-        "process_creation" => "process=%proc.name exe=%proc.exepath command=%proc.cmdline parent=%proc.pname pcmdline=%proc.pcmdline",
-        "file_event" => "file=%fd.name process=%proc.name command=%proc.cmdline",
+        "process_creation" | "auditd:EXECVE" | "auditd:SYSCALL" => "process=%proc.name exe=%proc.exepath command=%proc.cmdline parent=%proc.pname pcmdline=%proc.pcmdline",
+        "file_event" | "auditd:PATH" => "file=%fd.name process=%proc.name command=%proc.cmdline",
         _ => "connection=%fd.name process=%proc.name command=%proc.cmdline",
     };
     format!("Sigma: {title} ({what} user=%user.name container=%container.name)")
@@ -239,6 +267,16 @@ fn selection(category: &str, map: &[(Node, Node)]) -> Result<String, String> {
         let mut parts = key.split('|');
         let name = parts.next().unwrap_or("");
         let mods: Vec<&str> = parts.collect();
+        if category.starts_with("auditd:") && name == "type" {
+            continue; // the record type chose the category
+        }
+        if category == "auditd:SYSCALL" && name.eq_ignore_ascii_case("syscall") {
+            ands.push(audit_syscalls(v)?);
+            continue;
+        }
+        if category.starts_with("auditd:") && name == "key" {
+            return Err("audit rule keys ('key') depend on the host's audit rules".into());
+        }
         if name == "Initiated" && category == "network_connection" {
             match v.as_str().map(|s| s.to_ascii_lowercase()).as_deref() {
                 Some("true") => ands.push("evt.type = connect".to_string()),
@@ -291,6 +329,75 @@ fn selection(category: &str, map: &[(Node, Node)]) -> Result<String, String> {
     } else {
         format!("({})", ands.join(" and "))
     })
+}
+
+/// `SYSCALL: name` of an auditd SYSCALL record → `evt.type`, if Peregrine
+/// captures that syscall.
+fn audit_syscalls(v: &Node) -> Result<String, String> {
+    let values: Vec<&Node> = match &v.kind {
+        NodeKind::Seq(items) => items.iter().collect(),
+        _ => vec![v],
+    };
+    let mut names = Vec::new();
+    for n in values {
+        let mut name = n.as_str().unwrap_or("").trim().to_ascii_lowercase();
+        if name == "execveat" {
+            name = "execve".into(); // both arrive as the exec event
+        }
+        if crate::eval::evt_type_code_of(&name).is_none() && name != "execve" {
+            return Err(format!("syscall '{name}' is not captured by Peregrine"));
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        return Err("SYSCALL has no values".into());
+    }
+    Ok(if names.len() == 1 {
+        format!("evt.type = {}", names[0])
+    } else {
+        format!("evt.type in ({})", names.join(", "))
+    })
+}
+
+/// The audit record type every selection of an auditd rule is about.
+fn audit_record_type(det: &[(Node, Node)]) -> Result<String, String> {
+    let mut types = std::collections::BTreeSet::new();
+    for (k, v) in det {
+        if matches!(k.as_str(), Some("condition" | "timeframe")) {
+            continue;
+        }
+        let maps: Vec<&[(Node, Node)]> = match &v.kind {
+            NodeKind::Map(m) => vec![m.as_slice()],
+            NodeKind::Seq(items) => items.iter().filter_map(|i| i.as_map()).collect(),
+            _ => vec![],
+        };
+        for m in maps {
+            for (fk, fv) in m {
+                if fk.as_str() == Some("type") {
+                    match fv.as_str() {
+                        Some(t) => {
+                            types.insert(t.trim().to_ascii_uppercase());
+                        }
+                        None => return Err("several audit record types in one selection".into()),
+                    }
+                }
+            }
+        }
+    }
+    let types: Vec<String> = types.into_iter().collect();
+    match types.as_slice() {
+        [] => Err("audit selection without a record type".into()),
+        [t] if matches!(t.as_str(), "EXECVE" | "PATH" | "SYSCALL") => Ok(t.clone()),
+        [t] => Err(format!(
+            "audit record type {t} has no kernel-event equivalent"
+        )),
+        many => Err(format!(
+            "correlates several audit records of one event ({})",
+            many.join(", ")
+        )),
+    }
 }
 
 fn search(category: &str, n: &Node) -> Result<String, String> {
@@ -410,11 +517,20 @@ pub fn convert(file: &str, text: &str) -> Outcome {
             .unwrap_or("")
             .to_string()
     };
-    let (product, category) = (l("product"), l("category"));
+    let (product, mut category) = (l("product"), l("category"));
     if product != "linux" {
         return out_of_scope(&title, format!("product '{product}' is not linux"));
     }
-    if !l("service").is_empty() {
+    if l("service") == "auditd" && category.is_empty() {
+        // An audit record of one syscall maps onto our event of it.
+        let Some(det) = doc.get("detection").and_then(|d| d.as_map()) else {
+            return skip(&title, "no detection".into());
+        };
+        match audit_record_type(det) {
+            Ok(t) => category = format!("auditd:{t}"),
+            Err(e) => return skip(&title, e),
+        }
+    } else if !l("service").is_empty() {
         return out_of_scope(
             &title,
             format!("log service '{}' (not a kernel event source)", l("service")),
@@ -454,6 +570,13 @@ pub fn convert(file: &str, text: &str) -> Outcome {
     let expr = match condition::parse(&cond_text).and_then(|c| render(&c, &ids)) {
         Ok(e) => e,
         Err(e) => return skip(&title, e),
+    };
+    // A SYSCALL record that names no syscall is, in these rules, about the
+    // program run (exe, comm): its execution.
+    let guard = if category == "auditd:SYSCALL" && !expr.contains("evt.type") {
+        "evt.type in (execve, execveat) and evt.dir = <"
+    } else {
+        guard
     };
     let id = s("id");
     let mut tags: Vec<String> = doc
