@@ -16,6 +16,9 @@
 #   agent        `peregrine agent` with Falco's stable rules (falco_rules.yaml):
 #                kernel filtering from the rules, state, rule evaluation;
 #                its peak RSS is printed
+#   falco        Falco itself with the same rule file (modern eBPF probe),
+#                when a `falco` binary is on PATH (FALCO=/path overrides);
+#                skipped otherwise
 # Then a throughput run: two parallel open/close loops under full capture,
 # reporting events/s delivered and kernel drops.
 set -euo pipefail
@@ -55,16 +58,39 @@ start_agent() { # args: log file
   for _ in $(seq 1 400); do grep -q '^ready' "$log" 2>/dev/null && return 0; sleep 0.05; done
   echo "agent did not start:"; cat "$log"; exit 1
 }
+start_falco() { # args: log file
+  local log=$1
+  "$FALCO_BIN" -o engine.kind=modern_ebpf -o stdout_output.enabled=false \
+    -o json_output=true -r rules/falco-upstream/falco_rules.yaml >"$log" 2>&1 &
+  CAP=$!
+  # Falco logs "Opening 'syscall' source" once its probe is attached.
+  for _ in $(seq 1 600); do
+    grep -q "Opening 'syscall' source\|Opening event source" "$log" 2>/dev/null && { sleep 1; return 0; }
+    kill -0 "$CAP" 2>/dev/null || { echo "falco did not start:"; cat "$log"; exit 1; }
+    sleep 0.05
+  done
+  echo "falco did not start in 30 s:"; cat "$log"; exit 1
+}
 stop_capture() {
   if [[ -n "${RSS_OUT:-}" ]]; then
     awk '/VmHWM/ {print $2}' /proc/"$CAP"/status >> "$RSS_OUT"
     awk '/VmRSS/ {print $2}' /proc/"$CAP"/status >> "$RSS_OUT.now"
   fi
-  kill -INT "$CAP"; wait "$CAP" || true
+  kill -INT "$CAP"
+  # A program started in the background may have SIGINT ignored: TERM after 5 s.
+  for _ in $(seq 1 100); do kill -0 "$CAP" 2>/dev/null || break; sleep 0.05; done
+  kill -TERM "$CAP" 2>/dev/null || true
+  wait "$CAP" || true
 }
 
 declare -A OPEN EXEC CONN
 MODES=(bare filter-path filter-comm full agent)
+FALCO_BIN=${FALCO:-$(command -v falco || true)}
+if [[ -n "$FALCO_BIN" ]]; then
+  MODES+=(falco)
+else
+  echo "(falco not found on PATH: the falco row is skipped; FALCO=/path/to/falco adds it)"
+fi
 RSS_LOG="$OUT/agent-rss.txt"
 : > "$RSS_LOG"
 : > "$RSS_LOG.now"
@@ -78,6 +104,7 @@ for mode in "${MODES[@]}"; do
       filter-comm) start_capture "$log" --filter kind=open,exec,connect --filter comm=pg-no-such-comm ;;
       full) start_capture "$log" ;;
       agent) start_agent "$log" ;;
+      falco) start_falco "$log" ;;
     esac
     if [[ $mode == agent ]]; then RSS_OUT=$RSS_LOG; else RSS_OUT=; fi
     o+=("$($TR open-loop $FILE "$N_OPEN")")
