@@ -358,69 +358,19 @@ fn server_bad_input_is_named() {
     assert!(err.contains("no token named 'nobody'"), "{err}");
 }
 
-/// A private CA and a localhost certificate it signed (openssl).
+/// A private CA and a localhost certificate (scripts/test-pki.sh).
 fn make_pki(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Peregrine test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "leaf.csr",
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "cert.pem",
-    ]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-pki.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("run scripts/test-pki.sh (openssl is installed by the test bootstrap)");
+    assert!(
+        out.status.success(),
+        "test-pki.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (
         dir.join("ca.pem"),
         dir.join("cert.pem"),
