@@ -2,17 +2,18 @@
 //! N threads, chosen by thread-group id, so that rule evaluation scales past
 //! one core while the events of one process stay in order.
 //!
-//! Handing an event to another core is not free (its memory and the
-//! ancestry's reference counts move between caches): on small machines the
-//! rules run inline on the state thread instead (`workers: 0` picks; see
-//! `cargo bench -p peregrine-agent --bench pipeline` and docs/PERFORMANCE.md).
+//! Evaluated batches go back to the state thread, which frees them: glibc
+//! serialises frees across threads and the ancestry's reference counts would
+//! otherwise bounce between cores. On small machines the rules run inline on
+//! the state thread (`workers: 0` picks; see `cargo bench -p peregrine-agent
+//! --bench pipeline` and docs/PERFORMANCE.md).
 
 use crate::context::{HostInfo, Snapshot};
 use crate::evaluate::Raised;
 use crate::metrics::Metrics;
 use peregrine_rules::Engine;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
@@ -102,6 +103,11 @@ impl Inline {
 pub struct Workers {
     txs: Vec<SyncSender<Vec<Snapshot>>>,
     pending: Vec<Vec<Snapshot>>,
+    /// Evaluated batches come back to be freed on the thread that allocated
+    /// them (glibc serialises cross-thread frees; the ancestry's reference
+    /// counts then stay on one core) and their vectors reused.
+    done: Option<Receiver<Vec<Snapshot>>>,
+    spare: Vec<Vec<Snapshot>>,
     handles: Vec<JoinHandle<()>>,
     metrics: Arc<Metrics>,
     inline: Option<Inline>,
@@ -123,6 +129,8 @@ impl Workers {
             return Workers {
                 txs: Vec::new(),
                 pending: Vec::new(),
+                done: None,
+                spare: Vec::new(),
                 handles: Vec::new(),
                 metrics: metrics.clone(),
                 inline: Some(Inline {
@@ -139,7 +147,9 @@ impl Workers {
         }
         let mut txs = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
+        let (done_tx, done_rx) = channel::<Vec<Snapshot>>();
         for i in 0..n {
+            let done_tx = done_tx.clone();
             let (tx, rx) = sync_channel::<Vec<Snapshot>>(QUEUE_BATCHES);
             let rules = rules.clone();
             let host = host.clone();
@@ -166,6 +176,8 @@ impl Workers {
                                 }
                             }
                         }
+                        // Freed by the state stage; if it is gone, here.
+                        let _ = done_tx.send(batch);
                     }
                 })
                 .expect("spawn rule worker");
@@ -175,6 +187,8 @@ impl Workers {
         Workers {
             txs,
             pending: (0..n).map(|_| Vec::new()).collect(),
+            done: Some(done_rx),
+            spare: Vec::new(),
             handles,
             metrics,
             inline: None,
@@ -209,17 +223,32 @@ impl Workers {
         if self.inline.is_some() {
             return self.healthy;
         }
+        self.reclaim();
         for (tx, pending) in self.txs.iter().zip(self.pending.iter_mut()) {
             if pending.is_empty() {
                 continue;
             }
-            let batch = std::mem::replace(pending, Vec::with_capacity(64));
+            let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(64));
+            let batch = std::mem::replace(pending, next);
             self.metrics.queue_depth.inc();
             if tx.send(batch).is_err() {
                 return false;
             }
         }
         true
+    }
+
+    /// Free evaluated batches here and keep their vectors (a few) for reuse.
+    fn reclaim(&mut self) {
+        let Some(done) = &self.done else {
+            return;
+        };
+        while let Ok(mut batch) = done.try_recv() {
+            batch.clear();
+            if self.spare.len() < 2 * self.txs.len() + 2 {
+                self.spare.push(batch);
+            }
+        }
     }
 
     /// Flush, let the workers finish what is queued and wait for them.
@@ -229,6 +258,7 @@ impl Workers {
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
+        self.reclaim();
     }
 }
 
