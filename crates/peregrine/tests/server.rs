@@ -105,19 +105,30 @@ fn run_all_in_one_shows_a_real_alert_with_its_process_tree() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    let out = Command::new("sh")
+    let shell = Command::new("sh")
         .args(["-c", "cat /etc/shadow > /dev/null"])
-        .status()
+        .spawn()
         .unwrap();
-    assert!(out.success());
+    let shell_pid = shell.id();
+    assert!(shell.wait_with_output().unwrap().status.success());
     let http = reqwest::blocking::Client::new();
+    // The agent sees the whole host: other tests read /etc/shadow too, so
+    // pick the alert whose ancestry holds this test's shell.
     let alert = wait_for("the alert in the store", 20, || {
         let v = get(
             &http,
             &format!("{url}/api/v1/alerts?rule=Read%20sensitive%20file%20untrusted&q=/etc/shadow"),
             token,
         );
-        v["alerts"].as_array().and_then(|a| a.first().cloned())
+        v["alerts"].as_array().and_then(|a| {
+            a.iter()
+                .find(|al| {
+                    al["ancestry"]
+                        .as_array()
+                        .is_some_and(|anc| anc.iter().any(|p| p["pid"] == shell_pid))
+                })
+                .cloned()
+        })
     });
     assert_eq!(alert["output_fields"]["proc.name"], "cat");
     assert_eq!(alert["status"], "open");
