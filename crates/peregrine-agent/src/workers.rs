@@ -75,8 +75,9 @@ pub fn partition(tgid: u32, n: usize) -> usize {
     ((tgid.wrapping_mul(0x9E37_79B9) >> 16) as usize) % n.max(1)
 }
 
-/// Evaluation on the calling thread (no workers).
-struct Inline {
+/// Evaluates snapshots with the rule set in force (picking up reloads) and
+/// sends what they raise: the inline mode and every worker thread use one.
+struct Evaluator {
     rules: Arc<RuleSet>,
     generation: u64,
     engine: Arc<Engine>,
@@ -86,7 +87,26 @@ struct Inline {
     metrics: Arc<Metrics>,
 }
 
-impl Inline {
+impl Evaluator {
+    fn new(
+        rules: Arc<RuleSet>,
+        host: Arc<HostInfo>,
+        alerts: SyncSender<Raised>,
+        metrics: Arc<Metrics>,
+    ) -> Evaluator {
+        let (generation, engine) = rules.current();
+        Evaluator {
+            rules,
+            generation,
+            memo: engine.memo(),
+            engine,
+            host,
+            alerts,
+            metrics,
+        }
+    }
+
+    /// False when the alert stage is gone.
     fn eval(&mut self, snap: &Snapshot) -> bool {
         if self.rules.generation() != self.generation {
             (self.generation, self.engine) = self.rules.current();
@@ -110,7 +130,7 @@ pub struct Workers {
     spare: Vec<Vec<Snapshot>>,
     handles: Vec<JoinHandle<()>>,
     metrics: Arc<Metrics>,
-    inline: Option<Inline>,
+    inline: Option<Evaluator>,
     healthy: bool,
 }
 
@@ -125,7 +145,6 @@ impl Workers {
         metrics: Arc<Metrics>,
     ) -> Workers {
         if n == 0 {
-            let (generation, engine) = rules.current();
             return Workers {
                 txs: Vec::new(),
                 pending: Vec::new(),
@@ -133,15 +152,7 @@ impl Workers {
                 spare: Vec::new(),
                 handles: Vec::new(),
                 metrics: metrics.clone(),
-                inline: Some(Inline {
-                    rules,
-                    generation,
-                    memo: engine.memo(),
-                    engine,
-                    host,
-                    alerts,
-                    metrics,
-                }),
+                inline: Some(Evaluator::new(rules, host, alerts, metrics)),
                 healthy: true,
             };
         }
@@ -151,29 +162,16 @@ impl Workers {
         for i in 0..n {
             let done_tx = done_tx.clone();
             let (tx, rx) = sync_channel::<Vec<Snapshot>>(QUEUE_BATCHES);
-            let rules = rules.clone();
-            let host = host.clone();
-            let alerts = alerts.clone();
-            let metrics = metrics.clone();
+            let mut evaluator =
+                Evaluator::new(rules.clone(), host.clone(), alerts.clone(), metrics.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("pg-rules-{i}"))
                 .spawn(move || {
-                    let (mut generation, mut engine) = rules.current();
-                    let mut memo = engine.memo();
                     while let Ok(batch) = rx.recv() {
-                        metrics.queue_depth.dec();
-                        if rules.generation() != generation {
-                            (generation, engine) = rules.current();
-                            memo = engine.memo();
-                        }
+                        evaluator.metrics.queue_depth.dec();
                         for snap in &batch {
-                            let (found, took) =
-                                crate::evaluate::evaluate(&engine, &mut memo, snap, &host);
-                            metrics.rule_eval_seconds.observe(took.as_secs_f64());
-                            for a in found {
-                                if alerts.send(a).is_err() {
-                                    return;
-                                }
+                            if !evaluator.eval(snap) {
+                                return;
                             }
                         }
                         // Freed by the state stage; if it is gone, here.

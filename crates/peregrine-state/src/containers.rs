@@ -274,15 +274,13 @@ impl ContainerCache {
         self.known.remove(id);
     }
 
-    /// Apply an update from the runtime's event stream. An empty `Remove`
-    /// means the stream was interrupted: failed lookups are retried sooner.
+    /// Apply an update from the runtime's event stream. After an
+    /// interruption, failed lookups are retried at the next sight.
     pub fn apply(&mut self, update: crate::RuntimeUpdate) {
         match update {
             crate::RuntimeUpdate::Upsert(v) => self.insert(*v),
-            crate::RuntimeUpdate::Remove(id) if id.is_empty() => {
-                self.known.retain(|_, (v, _)| v.is_some());
-            }
             crate::RuntimeUpdate::Remove(id) => self.forget(&id),
+            crate::RuntimeUpdate::Interrupted => self.known.retain(|_, (v, _)| v.is_some()),
         }
     }
 

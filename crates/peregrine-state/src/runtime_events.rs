@@ -21,6 +21,9 @@ pub enum RuntimeUpdate {
     Upsert(Box<ContainerView>),
     /// The container is gone.
     Remove(String),
+    /// The stream broke off (or could not be opened): events may have been
+    /// missed, so lookups that failed should be tried again.
+    Interrupted,
 }
 
 /// What one line of the event stream asks for.
@@ -78,7 +81,7 @@ pub fn watch_docker(
                         }
                     }
                 }
-                if tx.send(RuntimeUpdate::Remove(String::new())).is_err() {
+                if tx.send(RuntimeUpdate::Interrupted).is_err() {
                     return; // the consumer is gone
                 }
                 let until = std::time::Instant::now() + backoff;

@@ -434,25 +434,13 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
         Fid::ProcArgs => p0().map(args_val),
         Fid::ProcArgv => {
             let p = p0()?;
+            let at = |i: usize| match &p {
+                Cow::Borrowed(v) => Value::Str(Cow::Borrowed(v.args[i].as_str())),
+                Cow::Owned(v) => Value::Str(Cow::Owned(v.args[i].clone())),
+            };
             match b.arg {
-                FieldArg::Index(i) => {
-                    if i >= p.args.len() {
-                        return None;
-                    }
-                    Some(match p {
-                        Cow::Borrowed(v) => Value::Str(Cow::Borrowed(v.args[i].as_str())),
-                        Cow::Owned(v) => Value::Str(Cow::Owned(v.args[i].clone())),
-                    })
-                }
-                _ => {
-                    let all: Vec<Value<'c>> = (0..p.args.len())
-                        .map(|i| match &p {
-                            Cow::Borrowed(v) => Value::Str(Cow::Borrowed(v.args[i].as_str())),
-                            Cow::Owned(v) => Value::Str(Cow::Owned(v.args[i].clone())),
-                        })
-                        .collect();
-                    (!all.is_empty()).then_some(Value::List(all))
-                }
+                FieldArg::Index(i) => (i < p.args.len()).then(|| at(i)),
+                _ => (!p.args.is_empty()).then(|| Value::List((0..p.args.len()).map(at).collect())),
             }
         }
         Fid::ProcCmdline => p0().map(cmdline_val),

@@ -260,6 +260,14 @@ fn value_cond(field: &str, kind: Kind, mods: &[&str], v: &Node) -> Result<String
     }
 }
 
+/// The values of a selection key: a list, or one value.
+fn values_of(v: &Node) -> Vec<&Node> {
+    match &v.kind {
+        NodeKind::Seq(items) => items.iter().collect(),
+        _ => vec![v],
+    }
+}
+
 fn selection(category: &str, map: &[(Node, Node)]) -> Result<String, String> {
     let mut ands = Vec::new();
     for (k, v) in map {
@@ -299,10 +307,7 @@ fn selection(category: &str, map: &[(Node, Node)]) -> Result<String, String> {
             });
             continue;
         }
-        let values: Vec<&Node> = match &v.kind {
-            NodeKind::Seq(items) => items.iter().collect(),
-            _ => vec![v],
-        };
+        let values = values_of(v);
         if values.is_empty() {
             return Err(format!("'{key}' has no values"));
         }
@@ -334,17 +339,13 @@ fn selection(category: &str, map: &[(Node, Node)]) -> Result<String, String> {
 /// `SYSCALL: name` of an auditd SYSCALL record → `evt.type`, if Peregrine
 /// captures that syscall.
 fn audit_syscalls(v: &Node) -> Result<String, String> {
-    let values: Vec<&Node> = match &v.kind {
-        NodeKind::Seq(items) => items.iter().collect(),
-        _ => vec![v],
-    };
     let mut names = Vec::new();
-    for n in values {
+    for n in values_of(v) {
         let mut name = n.as_str().unwrap_or("").trim().to_ascii_lowercase();
         if name == "execveat" {
             name = "execve".into(); // both arrive as the exec event
         }
-        if crate::eval::evt_type_code_of(&name).is_none() && name != "execve" {
+        if crate::engine::kind_of_evt_type(&name).is_none() {
             return Err(format!("syscall '{name}' is not captured by Peregrine"));
         }
         if !names.contains(&name) {
@@ -361,9 +362,11 @@ fn audit_syscalls(v: &Node) -> Result<String, String> {
     })
 }
 
-/// The audit record type every selection of an auditd rule is about.
-fn audit_record_type(det: &[(Node, Node)]) -> Result<String, String> {
+/// The audit record type every selection of an auditd rule is about, and
+/// whether a selection names the syscall (`SYSCALL:`).
+fn audit_record_type(det: &[(Node, Node)]) -> Result<(String, bool), String> {
     let mut types = std::collections::BTreeSet::new();
+    let mut names_syscall = false;
     for (k, v) in det {
         if matches!(k.as_str(), Some("condition" | "timeframe")) {
             continue;
@@ -375,6 +378,8 @@ fn audit_record_type(det: &[(Node, Node)]) -> Result<String, String> {
         };
         for m in maps {
             for (fk, fv) in m {
+                let field = fk.as_str().unwrap_or("").split('|').next().unwrap_or("");
+                names_syscall |= field.eq_ignore_ascii_case("syscall");
                 if fk.as_str() == Some("type") {
                     match fv.as_str() {
                         Some(t) => {
@@ -389,7 +394,9 @@ fn audit_record_type(det: &[(Node, Node)]) -> Result<String, String> {
     let types: Vec<String> = types.into_iter().collect();
     match types.as_slice() {
         [] => Err("audit selection without a record type".into()),
-        [t] if matches!(t.as_str(), "EXECVE" | "PATH" | "SYSCALL") => Ok(t.clone()),
+        [t] if matches!(t.as_str(), "EXECVE" | "PATH" | "SYSCALL") => {
+            Ok((t.clone(), names_syscall))
+        }
         [t] => Err(format!(
             "audit record type {t} has no kernel-event equivalent"
         )),
@@ -518,6 +525,7 @@ pub fn convert(file: &str, text: &str) -> Outcome {
             .to_string()
     };
     let (product, mut category) = (l("product"), l("category"));
+    let mut names_syscall = false;
     if product != "linux" {
         return out_of_scope(&title, format!("product '{product}' is not linux"));
     }
@@ -527,7 +535,10 @@ pub fn convert(file: &str, text: &str) -> Outcome {
             return skip(&title, "no detection".into());
         };
         match audit_record_type(det) {
-            Ok(t) => category = format!("auditd:{t}"),
+            Ok((t, named)) => {
+                category = format!("auditd:{t}");
+                names_syscall = named;
+            }
             Err(e) => return skip(&title, e),
         }
     } else if !l("service").is_empty() {
@@ -573,7 +584,7 @@ pub fn convert(file: &str, text: &str) -> Outcome {
     };
     // A SYSCALL record that names no syscall is, in these rules, about the
     // program run (exe, comm): its execution.
-    let guard = if category == "auditd:SYSCALL" && !expr.contains("evt.type") {
+    let guard = if category == "auditd:SYSCALL" && !names_syscall {
         "evt.type in (execve, execveat) and evt.dir = <"
     } else {
         guard
