@@ -293,13 +293,7 @@ impl<'a> Compiler<'a> {
         }
         let mut set = LitSet::default();
         for v in vals {
-            if let Ok(n) = v.trim().parse() {
-                set.nums.insert(n);
-            }
-            if let Some(net) = crate::eval::IpNet::parse(v.trim()) {
-                set.nets.push(net);
-            }
-            set.strs.insert(v);
+            set.add(v);
         }
         Rhs::Set(Arc::new(set))
     }
@@ -438,6 +432,7 @@ pub fn compile(loader: Loader) -> Result<(Vec<CompiledRule>, usize, Vec<Diagnost
         diags: Vec::new(),
     };
     let mut rules = Vec::new();
+    let mut simplified = HashMap::new();
     for r in &set.rules {
         let item = format!("rule '{}'", r.name);
         if r.source != "syscall" {
@@ -504,6 +499,7 @@ pub fn compile(loader: Loader) -> Result<(Vec<CompiledRule>, usize, Vec<Diagnost
         } else {
             Node::And(vec![cond, Node::Not(Box::new(Node::Or(exc)))])
         };
+        let condition = crate::optimize::simplify(&condition, &mut simplified);
         let event_types = event_types(&condition);
         if r.enabled {
             rules.push(CompiledRule {

@@ -3,7 +3,7 @@
 use crate::compile::{compile, CompiledRule};
 use crate::context::Context;
 use crate::diag::{Diagnostic, LoadError};
-use crate::eval::Memo;
+use crate::eval::{evt_type_code, Memo};
 use crate::fields::{extract, lookup, Bound, FieldArg};
 use crate::loader::{Loader, Priority};
 use peregrine_event::{EventKind, Syscall};
@@ -43,6 +43,9 @@ pub struct Stats {
 pub struct Engine {
     rules: Vec<CompiledRule>,
     by_type: HashMap<String, Vec<usize>>,
+    /// `by_type` and `any_type` together, by [`evt_type_code`] (the
+    /// per-event lookup; code 127, "no code", uses the names).
+    by_code: Vec<Vec<usize>>,
     any_type: Vec<usize>,
     evt_type: Bound,
     memo_slots: usize,
@@ -62,6 +65,19 @@ pub fn evt_types_of(kind: EventKind) -> Vec<&'static str> {
             .filter(|s| s.kind() == k)
             .map(|s| s.name())
             .collect(),
+    }
+}
+
+/// The `evt.type` name of the events with [`evt_type_code`] `code`.
+fn name_of_code(code: u32) -> Option<&'static str> {
+    match code {
+        0 => Some("execve"),
+        1 => Some("clone"),
+        2 => Some("procexit"),
+        c => Syscall::ALL
+            .iter()
+            .find(|s| 3 + s.id() as u32 == c)
+            .map(|s| s.name()),
     }
 }
 
@@ -140,9 +156,20 @@ impl Engine {
                 }
             }
         }
+        let by_code = (0..127u32)
+            .map(|code| {
+                let mut v: Vec<usize> = name_of_code(code)
+                    .and_then(|name| by_type.get(name))
+                    .cloned()
+                    .unwrap_or_default();
+                v.extend(&any_type);
+                v
+            })
+            .collect();
         Ok(Engine {
             rules,
             by_type,
+            by_code,
             any_type,
             evt_type: Bound {
                 def: lookup("evt.type").expect("evt.type"),
@@ -199,6 +226,16 @@ impl Engine {
         mut f: impl FnMut(&'e CompiledRule),
     ) {
         memo.reset();
+        let code = evt_type_code(ctx.event()) as usize;
+        if let Some(rules) = self.by_code.get(code) {
+            for &i in rules {
+                let r = &self.rules[i];
+                if r.condition.eval_memo(ctx, memo) {
+                    f(r);
+                }
+            }
+            return;
+        }
         let t = match extract(&self.evt_type, ctx) {
             Some(crate::context::Value::Str(s)) => s,
             _ => return,

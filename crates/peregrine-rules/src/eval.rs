@@ -2,7 +2,7 @@
 
 use crate::ast::{Op, Transformer};
 use crate::context::{Context, Value};
-use crate::fields::{extract, ArgKind, Bound, FieldArg};
+use crate::fields::{extract, extract_text, ArgKind, Bound, FieldArg, Text};
 
 /// True for fields that mean "any ancestor" when used without an index.
 pub fn is_any_ancestor(b: &Bound) -> bool {
@@ -95,10 +95,37 @@ impl Lit {
 pub struct LitSet {
     /// Texts.
     pub strs: AHashSet<String>,
+    /// A bit per text length present (bit 63: 63 bytes or more): most
+    /// values are rejected without hashing.
+    pub lens: u64,
     /// Numbers.
     pub nums: AHashSet<i64>,
     /// Networks.
     pub nets: Vec<IpNet>,
+}
+
+impl LitSet {
+    /// Add a text (and its number/network readings).
+    pub fn add(&mut self, v: String) {
+        if let Ok(n) = v.trim().parse() {
+            self.nums.insert(n);
+        }
+        if let Some(net) = IpNet::parse(v.trim()) {
+            self.nets.push(net);
+        }
+        self.lens |= len_bit(&v);
+        self.strs.insert(v);
+    }
+    /// Is this text in the set?
+    #[inline]
+    pub fn contains_str(&self, s: &str) -> bool {
+        self.lens & len_bit(s) != 0 && self.strs.contains(s)
+    }
+}
+
+#[inline]
+fn len_bit(s: &str) -> u64 {
+    1u64 << s.len().min(63)
 }
 
 /// Right-hand side of a compiled check.
@@ -320,7 +347,7 @@ fn eq_lit(v: &Value<'_>, lit: &Lit) -> bool {
 
 fn in_set(v: &Value<'_>, set: &LitSet) -> bool {
     match v {
-        Value::Str(s) => set.strs.contains(s.as_ref()),
+        Value::Str(s) => set.contains_str(s),
         Value::Num(n) => set.nums.contains(n),
         Value::Bool(b) => set.strs.contains(if *b { "true" } else { "false" }),
         Value::Ip(ip) => set.nets.iter().any(|n| n.contains(ip)),
@@ -385,6 +412,13 @@ impl Check {
                 any
             };
         }
+        if self.transformers.is_empty() {
+            match extract_text(&self.field, ctx) {
+                Text::Str(s) => return self.op == Op::Exists || self.cmp_text(s, ctx),
+                Text::Absent => return false,
+                Text::Other => {}
+            }
+        }
         let Some(v) = extract(&self.field, ctx) else {
             return false;
         };
@@ -406,6 +440,22 @@ impl Check {
             return items.iter().any(|i| self.cmp(i, ctx, self.op));
         }
         self.cmp(&v, ctx, self.op)
+    }
+
+    /// [`Check::cmp`] for a text value, without building a [`Value`].
+    fn cmp_text(&self, s: &str, ctx: &dyn Context) -> bool {
+        match (&self.rhs, self.op) {
+            (Rhs::Lit(l), Op::Eq | Op::In | Op::Intersects) => s == l.text,
+            (Rhs::Lit(l), Op::Ne) => s != l.text,
+            (Rhs::Lit(l), Op::Contains) => s.contains(l.text.as_str()),
+            (Rhs::Lit(l), Op::StartsWith) => s.starts_with(l.text.as_str()),
+            (Rhs::Lit(l), Op::EndsWith) => s.ends_with(l.text.as_str()),
+            (Rhs::Lit(l), Op::IContains) => ieq_contains(s, &l.lower),
+            (Rhs::Set(set), _) => set.contains_str(s),
+            (Rhs::Prefixes(p), _) => pmatch(s, p),
+            (Rhs::Regex(re), _) => re.is_match(s),
+            _ => self.cmp(&Value::Str(Cow::Borrowed(s)), ctx, self.op),
+        }
     }
 
     fn cmp(&self, v: &Value<'_>, ctx: &dyn Context, op: Op) -> bool {

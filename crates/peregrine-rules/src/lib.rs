@@ -11,6 +11,7 @@ pub mod eval;
 pub mod fields;
 pub mod loader;
 pub mod names;
+pub mod optimize;
 pub mod output;
 pub mod parser;
 pub mod yaml;

@@ -291,3 +291,75 @@ fn falco_stable_rule_fires_on_a_sensitive_read() {
         .iter()
         .any(|m| m.rule == "Read sensitive file untrusted"));
 }
+
+/// The evaluator's borrowed-text fast path gives exactly what the general
+/// extraction gives, for every field it serves, on every kind of context
+/// (full ancestry, no parent, the event alone, file/exec/network events).
+#[test]
+fn text_fast_path_agrees_with_extraction() {
+    use peregrine_rules::context::{EventOnly, Value};
+    use peregrine_rules::fields::{bind, extract, extract_text, Text};
+    let names = [
+        "evt.type",
+        "proc.name",
+        "proc.exe",
+        "proc.exepath",
+        "proc.cwd",
+        "proc.cmdline",
+        "proc.pname",
+        "proc.pexe",
+        "proc.pexepath",
+        "proc.pcmdline",
+        "fd.name",
+        "fd.nameraw",
+        "fd.directory",
+        "fd.filename",
+        "proc.pid",
+        "proc.aname[2]",
+    ];
+    let full = cat_shadow();
+    let mut with_cmdline = cat_shadow();
+    for p in &mut with_cmdline.procs {
+        p.cmdline = p.args.join(" ");
+    }
+    let alone = ctx(
+        open("cat", "/etc/shadow", O_RDONLY),
+        &[("cat", "/usr/bin/cat", &["cat"])],
+    );
+    let exec_ctx = ctx(
+        exec("curl", "/usr/bin/curl", &["curl", "-s", "x"]),
+        &[
+            ("curl", "/usr/bin/curl", &["curl", "-s", "x"]),
+            ("sh", "/bin/sh", &["sh"]),
+        ],
+    );
+    let net = ctx(
+        connect("nc", "10.0.0.1", 4444),
+        &[("nc", "/bin/nc", &["nc"])],
+    );
+    let contexts: Vec<&dyn peregrine_rules::context::Context> =
+        vec![&full, &with_cmdline, &alone, &exec_ctx, &net];
+    let event_only = EventOnly(&full.event);
+    let mut served = 0;
+    for c in contexts
+        .into_iter()
+        .chain([&event_only as &dyn peregrine_rules::context::Context])
+    {
+        for name in names {
+            let (n, arg) = match name.split_once('[') {
+                Some((n, a)) => (n, Some(a.trim_end_matches(']'))),
+                None => (name, None),
+            };
+            let b = bind(n, arg).unwrap();
+            match extract_text(&b, c) {
+                Text::Str(s) => {
+                    served += 1;
+                    assert_eq!(extract(&b, c), Some(Value::Str(s.into())), "{name}")
+                }
+                Text::Absent => assert_eq!(extract(&b, c), None, "{name}"),
+                Text::Other => {}
+            }
+        }
+    }
+    assert!(served > 40, "fast path served only {served} lookups");
+}

@@ -3,7 +3,7 @@
 
 mod extract;
 
-pub use extract::extract;
+pub use extract::{extract, extract_text, Text};
 
 /// Type of a field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
