@@ -220,9 +220,11 @@ fn main() {
     let rounds: usize = env_or("ROUNDS", 10);
     let table: usize = env_or("PROCS", 2_000);
     println!(
-        "rules: {} enabled from 3 Falco files (loaded in {:.1} ms)",
+        "rules: {} enabled from 3 Falco files (loaded in {:.1} ms), program of {} instructions over {} checks",
         engine.stats().enabled,
-        load.as_secs_f64() * 1e3
+        load.as_secs_f64() * 1e3,
+        engine.program_size().0,
+        engine.program_size().1
     );
     let mut memo = engine.memo();
 

@@ -4,6 +4,7 @@ use crate::compile::{compile, CompiledRule};
 use crate::context::Context;
 use crate::diag::{Diagnostic, LoadError};
 use crate::eval::{evt_type_code, Memo};
+use crate::program::{Entry, Program};
 use crate::fields::{extract, lookup, Bound, FieldArg};
 use crate::loader::{Loader, Priority};
 use peregrine_event::{EventKind, Syscall};
@@ -42,6 +43,9 @@ pub struct Stats {
 #[derive(Debug, Clone)]
 pub struct Engine {
     rules: Vec<CompiledRule>,
+    /// Every rule's condition as one flat program; `entries[i]` is rule i's.
+    program: Program,
+    entries: Vec<Entry>,
     by_type: HashMap<String, Vec<usize>>,
     /// `by_type` and `any_type` together, by [`evt_type_code`] (the
     /// per-event lookup; code 127, "no code", uses the names).
@@ -166,8 +170,13 @@ impl Engine {
                 v
             })
             .collect();
+        let mut program = Program::default();
+        let entries = rules.iter().map(|r| program.add(&r.condition)).collect();
+        program.finish();
         Ok(Engine {
             rules,
+            program,
+            entries,
             by_type,
             by_code,
             any_type,
@@ -202,6 +211,11 @@ impl Engine {
         self.by_type.get(evt_type).map(|v| v.len()).unwrap_or(0) + self.any_type.len()
     }
 
+    /// Instructions and distinct checks of the compiled program.
+    pub fn program_size(&self) -> (usize, usize) {
+        self.program.size()
+    }
+
     /// The compiled rules.
     pub fn rules(&self) -> &[CompiledRule] {
         &self.rules
@@ -229,9 +243,8 @@ impl Engine {
         let code = evt_type_code(ctx.event()) as usize;
         if let Some(rules) = self.by_code.get(code) {
             for &i in rules {
-                let r = &self.rules[i];
-                if r.condition.eval_memo(ctx, memo) {
-                    f(r);
+                if self.program.eval(self.entries[i], ctx, memo) {
+                    f(&self.rules[i]);
                 }
             }
             return;
@@ -246,9 +259,8 @@ impl Engine {
             .map(|v| v.as_slice())
             .unwrap_or(&[]);
         for &i in typed.iter().chain(self.any_type.iter()) {
-            let r = &self.rules[i];
-            if r.condition.eval_memo(ctx, memo) {
-                f(r);
+            if self.program.eval(self.entries[i], ctx, memo) {
+                f(&self.rules[i]);
             }
         }
     }

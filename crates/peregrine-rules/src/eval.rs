@@ -220,6 +220,22 @@ impl Memo {
     pub fn new(n: usize) -> Memo {
         Memo { slots: vec![0; n] }
     }
+    /// The recorded result of slot `slot`, if any.
+    #[inline]
+    pub fn get(&self, slot: usize) -> Option<bool> {
+        match self.slots.get(slot) {
+            Some(1) => Some(false),
+            Some(2) => Some(true),
+            _ => None,
+        }
+    }
+    /// Record the result of slot `slot`.
+    #[inline]
+    pub fn set(&mut self, slot: usize, val: bool) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = 1 + val as u8;
+        }
+    }
     /// Forget everything (before the next event).
     pub fn reset(&mut self) {
         self.slots.iter_mut().for_each(|s| *s = 0);

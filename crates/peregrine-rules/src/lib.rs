@@ -14,6 +14,7 @@ pub mod names;
 pub mod optimize;
 pub mod output;
 pub mod parser;
+pub mod program;
 pub mod yaml;
 pub use diag::{Diagnostic, LoadError};
 pub use engine::{Engine, Match, Stats};
