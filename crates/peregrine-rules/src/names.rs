@@ -22,18 +22,20 @@ const OPEN_FLAGS: &[(u64, &str)] = &[
 
 /// `O_RDONLY|O_CLOEXEC` style rendering of open flags.
 pub fn open_flags(flags: u64) -> String {
-    let mut parts = vec![match flags & 3 {
+    let mut out = String::with_capacity(64);
+    out.push_str(match flags & 3 {
         0 => "O_RDONLY",
         1 => "O_WRONLY",
         2 => "O_RDWR",
         _ => "O_ACCMODE",
-    }];
+    });
     for (bit, name) in OPEN_FLAGS {
         if flags & bit != 0 {
-            parts.push(name);
+            out.push('|');
+            out.push_str(name);
         }
     }
-    parts.join("|")
+    out
 }
 
 const MODE_BITS: &[(u32, &str)] = &[
@@ -122,7 +124,7 @@ pub fn bpf_cmd(c: u32) -> &'static str {
 }
 
 /// Name of an errno (`ENOENT`), `SUCCESS` for 0 and positive results.
-pub fn errno(ret: i64) -> String {
+pub fn errno(ret: i64) -> std::borrow::Cow<'static, str> {
     if ret >= 0 {
         return "SUCCESS".into();
     }
@@ -159,9 +161,9 @@ pub fn errno(ret: i64) -> String {
         111 => "ECONNREFUSED",
         113 => "EHOSTUNREACH",
         115 => "EINPROGRESS",
-        n => return format!("E{n}"),
+        n => return format!("E{n}").into(),
     };
-    n.to_string()
+    n.into()
 }
 
 const CAPS: &[&str] = &[
