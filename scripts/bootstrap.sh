@@ -13,6 +13,7 @@ command -v llvm-strip >/dev/null 2>&1 || need+=(llvm)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 if (( want_test )); then
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+  command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || need+=(containerd)
   command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
   compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
 bash scripts/start-docker.sh
 bash scripts/test-image.sh
+bash scripts/start-containerd.sh >/dev/null
 PEREGRINE_TEST_POSTGRES=$(bash scripts/start-postgres.sh)
 [[ "$PEREGRINE_TEST_POSTGRES" == postgres://* ]] || {
   echo "start-postgres.sh printed no URL: [$PEREGRINE_TEST_POSTGRES]" >&2

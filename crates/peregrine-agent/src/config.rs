@@ -5,6 +5,7 @@
 //! outputs: [stdout, "file:/var/log/peregrine/alerts.jsonl,max_mb=100"]
 //! metrics_addr: 127.0.0.1:9376      # "off" disables
 //! docker_socket: /var/run/docker.sock
+//! containerd_socket: /run/containerd/containerd.sock   # asked when Docker does not know a container
 //! ring_mib: 16
 //! max_processes: 65536
 //! workers: 0                        # rule threads; 0 = automatic
@@ -35,6 +36,7 @@ const KEYS: &[&str] = &[
     "outputs",
     "metrics_addr",
     "docker_socket",
+    "containerd_socket",
     "ring_mib",
     "max_processes",
     "workers",
@@ -241,6 +243,14 @@ pub fn apply_file(
                     "docker_socket must be a path",
                 )),
             },
+            "containerd_socket" => match v.as_str() {
+                Some(p) => cfg.containerd_socket = PathBuf::from(p),
+                None => errs.push(Diagnostic::error(
+                    &src,
+                    v.pos,
+                    "containerd_socket must be a path",
+                )),
+            },
             "btf" => cfg.btf = v.as_str().map(PathBuf::from),
             "ring_mib" => {
                 if let Some(n) = number::<u32>(&src, v, key, &mut errs) {
@@ -370,6 +380,9 @@ pub fn apply_env(
     }
     if let Some(d) = get("PEREGRINE_DOCKER_SOCKET") {
         cfg.docker_socket = PathBuf::from(d);
+    }
+    if let Some(d) = get("PEREGRINE_CONTAINERD_SOCKET") {
+        cfg.containerd_socket = PathBuf::from(d);
     }
     Ok(())
 }

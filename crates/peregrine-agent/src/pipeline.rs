@@ -31,6 +31,8 @@ pub struct AgentConfig {
     pub sinks: Vec<SinkConfig>,
     /// Docker Engine API socket.
     pub docker_socket: PathBuf,
+    /// containerd API socket (containers Docker does not know).
+    pub containerd_socket: PathBuf,
     /// Ring buffer size in MiB.
     pub ring_mib: u32,
     /// BTF file override.
@@ -79,6 +81,7 @@ impl Default for AgentConfig {
                 min_priority: peregrine_rules::Priority::Debug,
             }],
             docker_socket: PathBuf::from("/var/run/docker.sock"),
+            containerd_socket: PathBuf::from(peregrine_state::containerd::DEFAULT_SOCKET),
             ring_mib: 16,
             btf: None,
             max_processes: 65536,
@@ -358,7 +361,8 @@ pub fn run_with_reload(
     });
     let mut host_state = HostState {
         table,
-        containers: ContainerCache::new(cfg.docker_socket.clone()),
+        containers: ContainerCache::new(cfg.docker_socket.clone())
+            .with_containerd(cfg.containerd_socket.clone()),
         host: host.clone(),
     };
     // One counter per event kind, created once (no label allocation per event).

@@ -26,7 +26,12 @@ enum Instr {
     Test { check: u32, t: u32, f: u32 },
     /// A shared sub-condition: its recorded result decides, or run `body`
     /// (which records the result on its way out).
-    Memo { slot: u32, t: u32, f: u32, body: u32 },
+    Memo {
+        slot: u32,
+        t: u32,
+        f: u32,
+        body: u32,
+    },
     /// Record a shared sub-condition's result, go on at `next`.
     Set { slot: u32, val: bool, next: u32 },
 }
@@ -199,11 +204,19 @@ mod tests {
                     for (r, entry) in e.rules().iter().zip(&entries) {
                         let want = r.condition.eval(&ctx);
                         seen[want as usize] += 1;
-                        assert_eq!(p.eval(*entry, &ctx, &mut memo), want, "{} {comm} {path}", r.name);
+                        assert_eq!(
+                            p.eval(*entry, &ctx, &mut memo),
+                            want,
+                            "{} {comm} {path}",
+                            r.name
+                        );
                     }
                 }
             }
         }
-        assert!(seen[0] > 10 && seen[1] > 10, "both outcomes exercised: {seen:?}");
+        assert!(
+            seen[0] > 10 && seen[1] > 10,
+            "both outcomes exercised: {seen:?}"
+        );
     }
 }

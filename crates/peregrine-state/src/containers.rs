@@ -1,4 +1,5 @@
-//! Container metadata: cgroup leaf name → container id → Docker Engine API.
+//! Container metadata: cgroup leaf name → container id → Docker Engine API,
+//! then containerd (see [`crate::containerd`]).
 
 use peregrine_event::ContainerView;
 use std::collections::HashMap;
@@ -171,6 +172,7 @@ pub fn parse_inspect(body: &[u8]) -> Result<ContainerView, RuntimeError> {
 #[derive(Debug)]
 pub struct ContainerCache {
     docker_socket: PathBuf,
+    containerd: Option<crate::containerd::Containerd>,
     timeout: Duration,
     known: HashMap<String, (Option<Arc<ContainerView>>, Instant)>,
     warned: bool,
@@ -184,12 +186,20 @@ impl ContainerCache {
     pub fn new(docker_socket: impl Into<PathBuf>) -> ContainerCache {
         ContainerCache {
             docker_socket: docker_socket.into(),
+            containerd: None,
             timeout: Duration::from_millis(500),
             known: HashMap::new(),
             warned: false,
             offline: false,
             failures: 0,
         }
+    }
+
+    /// Also ask containerd at `socket` for containers Docker does not know
+    /// (Kubernetes through CRI, `ctr`, nerdctl).
+    pub fn with_containerd(mut self, socket: impl Into<PathBuf>) -> ContainerCache {
+        self.containerd = Some(crate::containerd::Containerd::new(socket, self.timeout));
+        self
     }
 
     /// A cache that never asks a runtime (replay): containers are known only
@@ -237,35 +247,60 @@ impl ContainerCache {
                 ..ContainerView::default()
             });
         }
-        let sock = self.docker_socket.to_string_lossy().into_owned();
-        match http_get(&sock, &format!("/containers/{id}/json"), self.timeout) {
-            Ok((200, body)) => match parse_inspect(&body) {
-                Ok(v) => Some(v),
+        // Docker first, then containerd; only when no runtime can be
+        // reached is the bare id reported (a container that no runtime
+        // knows yet is retried: it may still be starting).
+        let mut unreachable = Vec::new();
+        let mut asked = 1;
+        match self.ask_docker(id) {
+            Ok(v) => return Some(v),
+            Err(RuntimeError::NotFound) => {}
+            Err(e @ RuntimeError::Connect { .. }) => unreachable.push(e.to_string()),
+            Err(e) => {
+                self.failures += 1;
+                tracing::warn!("container {id}: {e}");
+                return None;
+            }
+        }
+        if let Some(c) = self.containerd.as_mut() {
+            asked += 1;
+            match c.lookup(id) {
+                Ok(v) => return Some(v),
+                Err(RuntimeError::NotFound) => {}
+                Err(e @ RuntimeError::Connect { .. }) => unreachable.push(e.to_string()),
                 Err(e) => {
                     self.failures += 1;
                     tracing::warn!("container {id}: {e}");
-                    None
+                    return None;
                 }
-            },
-            Ok((status, _)) => {
-                self.failures += 1;
-                tracing::debug!("container {id}: runtime answered HTTP {status}");
-                None
             }
-            Err(e) => {
-                self.failures += 1;
-                if !self.warned {
-                    self.warned = true;
-                    tracing::warn!(
-                        "container metadata unavailable ({e}); container.id is still reported"
-                    );
-                }
-                // Without the runtime we still know the id.
-                Some(ContainerView {
-                    id: id.to_string(),
-                    ..ContainerView::default()
-                })
-            }
+        }
+        self.failures += 1;
+        if unreachable.len() < asked {
+            tracing::debug!("container {id}: not known to any runtime yet");
+            return None;
+        }
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!(
+                "container metadata unavailable ({}); container.id is still reported",
+                unreachable.join("; ")
+            );
+        }
+        Some(ContainerView {
+            id: id.to_string(),
+            ..ContainerView::default()
+        })
+    }
+
+    fn ask_docker(&self, id: &str) -> Result<ContainerView, RuntimeError> {
+        let sock = self.docker_socket.to_string_lossy().into_owned();
+        match http_get(&sock, &format!("/containers/{id}/json"), self.timeout)? {
+            (200, body) => parse_inspect(&body),
+            (404, _) => Err(RuntimeError::NotFound),
+            (status, _) => Err(RuntimeError::Protocol(format!(
+                "Docker answered HTTP {status}"
+            ))),
         }
     }
 
@@ -286,9 +321,14 @@ impl ContainerCache {
 
     /// Drop failed lookups older than a minute (containers that never
     /// resolved), so that the cache stays bounded without an event stream.
+    /// Containers resolved without an event stream (containerd) are looked
+    /// up again after ten minutes, so that the removed ones go away.
     pub fn gc(&mut self) {
-        self.known
-            .retain(|_, (v, at)| v.is_some() || at.elapsed() < Duration::from_secs(60));
+        self.known.retain(|_, (v, at)| match v {
+            None => at.elapsed() < Duration::from_secs(60),
+            Some(c) if c.runtime == "containerd" => at.elapsed() < Duration::from_secs(600),
+            Some(_) => true,
+        });
     }
 
     /// Number of containers known.

@@ -7,6 +7,7 @@
 //! entries are evicted (and counted).
 #![deny(missing_docs)]
 
+pub mod containerd;
 mod containers;
 mod procfs;
 mod runtime_events;

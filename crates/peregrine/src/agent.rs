@@ -43,6 +43,9 @@ pub fn effective_config(args: &AgentArgs) -> Result<AgentConfig> {
     if let Some(d) = &args.docker_socket {
         cfg.docker_socket = d.clone();
     }
+    if let Some(d) = &args.containerd_socket {
+        cfg.containerd_socket = d.clone();
+    }
     if let Some(r) = args.ring_mib {
         cfg.ring_mib = r;
     }

@@ -222,6 +222,10 @@ pub struct AgentArgs {
     /// Docker Engine API socket.
     #[arg(long)]
     pub docker_socket: Option<PathBuf>,
+    /// containerd API socket, asked for containers Docker does not know
+    /// (Kubernetes, ctr, nerdctl).
+    #[arg(long)]
+    pub containerd_socket: Option<PathBuf>,
     /// Ring buffer size in MiB.
     #[arg(long)]
     pub ring_mib: Option<u32>,

@@ -19,6 +19,7 @@ fn config_check(file: std::path::PathBuf) -> anyhow::Result<()> {
         rules: vec![],
         outputs: vec![],
         docker_socket: None,
+        containerd_socket: None,
         ring_mib: None,
         workers: None,
         btf: None,

@@ -277,6 +277,72 @@ fn a_terminal_shell_in_a_docker_container_carries_container_context() {
 }
 
 #[test]
+fn a_kubernetes_container_run_by_containerd_carries_its_pod() {
+    // containerd of our own, with the test image in the k8s.io namespace.
+    let out = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/start-containerd.sh"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "start-containerd.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let socket = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let ctr = |args: &[&str]| {
+        Command::new("ctr")
+            .args(["-a", &socket, "-n", "k8s.io"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let dir = std::env::temp_dir().join(format!("pg-agent-ctrd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("alerts.jsonl");
+    let agent = Agent::start_with(
+        &[format!("file:{}", file.display())],
+        &["--containerd-socket", &socket],
+    );
+    let id = format!("{:032x}{:032x}", std::process::id(), 0xc0ffee_u64);
+    let out = ctr(&[
+        "run",
+        "--rm",
+        "--label",
+        "io.kubernetes.pod.name=payments-7d9f",
+        "--label",
+        "io.kubernetes.pod.namespace=prod",
+        "--label",
+        "io.kubernetes.container.name=api",
+        "docker.io/library/peregrine-test:latest",
+        &id,
+        "/bin/sh",
+        "-c",
+        // The image has no /etc/shadow: make one, then read it.
+        "touch /etc/shadow && cat /etc/shadow",
+    ]);
+    assert!(
+        out.status.success(),
+        "ctr run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alert = wait_for_line(&file, |v| {
+        v["rule"] == "Read sensitive file untrusted" && v["container"]["id"] == id.as_str()
+    });
+    assert_eq!(alert["container"]["name"], "api");
+    assert_eq!(
+        alert["container"]["image"],
+        "docker.io/library/peregrine-test:latest"
+    );
+    assert_eq!(alert["container"]["k8s_pod"], "payments-7d9f");
+    assert_eq!(alert["container"]["k8s_namespace"], "prod");
+    agent.stop();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn identical_alerts_are_aggregated_with_a_count() {
     let dir = std::env::temp_dir().join(format!("pg-agent-dedup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
