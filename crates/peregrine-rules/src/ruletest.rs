@@ -124,6 +124,7 @@ fn open_flags(v: &str) -> Result<u64, String> {
             "O_CLOEXEC" => 0o2000000,
             "O_PATH" => 0o10000000,
             "O_TMPFILE" => 0o20200000,
+            "AT_REMOVEDIR" => 0x200,
             other => return Err(format!("unknown open flag '{other}'")),
         };
     }

@@ -210,6 +210,13 @@ fn arg_value<'c>(ctx: &'c dyn Context, name: &str) -> Option<Value<'c>> {
             "res" | "res_or_fd" => n(f.ret),
             "name" | "path" | "filename" => s(f.raw_path.as_str()),
             "flags" if ev.kind == EventKind::Open => s(names::open_flags(f.flags)),
+            // unlinkat: Falco names AT_REMOVEDIR; the number still compares.
+            "flags" if ev.syscall == Some(Syscall::Unlinkat) && f.flags & 0x200 != 0 => {
+                Some(Value::List(vec![
+                    Value::Str(Cow::Borrowed("AT_REMOVEDIR")),
+                    Value::Num(f.flags as i64),
+                ]))
+            }
             "flags" => n(f.flags as i64),
             "mode" => s(names::mode(f.mode)),
             "oldpath" => s(f.raw_path.as_str()),
