@@ -70,6 +70,11 @@ impl HostState {
     /// Apply `ev` to the state and detach what rules need from it. `num` is
     /// the event's sequence number.
     pub fn snapshot(&mut self, mut ev: Event, num: u64) -> Snapshot {
+        if let peregrine_event::EventData::Exec(x) = &mut ev.data {
+            x.exe_upper_layer =
+                self.containers
+                    .exe_in_upper_layer(&ev.process.cgroup, ev.process.pid, &x.exe);
+        }
         self.table.observe(&mut ev);
         let container = self.containers.lookup_shared(&ev.process.cgroup).cloned();
         let chain = self.table.chain(ev.process.pid, MAX_ANCESTRY);

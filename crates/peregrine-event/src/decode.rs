@@ -220,6 +220,8 @@ fn decode_exec(ev: &PgExecEvent, data: &[u8]) -> EventData {
         cap_effective: ev.cap_effective,
         cap_permitted: ev.cap_permitted,
         cap_inheritable: ev.cap_inheritable,
+        // Known only to the state layer (it looks at the container's root).
+        exe_upper_layer: None,
     })
 }
 

@@ -164,6 +164,11 @@ pub struct Exec {
     pub cap_permitted: u64,
     /// Inheritable capabilities.
     pub cap_inheritable: u64,
+    /// The executable is in the container's overlayfs upper layer (written
+    /// after the container started, not part of its image); set by the
+    /// state layer for processes in containers, `None` when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe_upper_layer: Option<bool>,
 }
 
 /// Details of a file operation.

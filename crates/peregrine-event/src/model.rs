@@ -41,6 +41,9 @@ pub struct ProcessView {
     /// `name args…` as Falco renders `proc.cmdline`; a cache the state layer
     /// fills once per process (computed on each use when empty).
     pub cmdline: String,
+    /// The executable is in the container's overlayfs upper layer (see
+    /// [`crate::Exec::exe_upper_layer`]); `None` when unknown.
+    pub exe_upper_layer: Option<bool>,
 }
 
 /// Container metadata.

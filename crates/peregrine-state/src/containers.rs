@@ -175,6 +175,8 @@ pub struct ContainerCache {
     containerd: Option<crate::containerd::Containerd>,
     timeout: Duration,
     known: HashMap<String, (Option<Arc<ContainerView>>, Instant)>,
+    /// Overlayfs upper directory of each container's root, once found.
+    upper: HashMap<String, PathBuf>,
     warned: bool,
     offline: bool,
     /// Lookups that failed.
@@ -189,6 +191,7 @@ impl ContainerCache {
             containerd: None,
             timeout: Duration::from_millis(500),
             known: HashMap::new(),
+            upper: HashMap::new(),
             warned: false,
             offline: false,
             failures: 0,
@@ -304,9 +307,29 @@ impl ContainerCache {
         }
     }
 
+    /// For a process in a container that just ran `exe`: is the executable
+    /// in the container's overlayfs upper layer, i.e. not part of its image
+    /// (see [`crate::overlay`])? `None` on the host, for non-overlay roots
+    /// and when it cannot be told.
+    pub fn exe_in_upper_layer(&mut self, cgroup_leaf: &str, pid: u32, exe: &str) -> Option<bool> {
+        if self.offline {
+            return None;
+        }
+        let id = container_id(cgroup_leaf)?;
+        let upper = match self.upper.get(id) {
+            Some(u) => u,
+            None => {
+                let u = crate::overlay::upper_dir_of(pid)?;
+                self.upper.entry(id.to_string()).or_insert(u)
+            }
+        };
+        crate::overlay::in_upper_layer(upper, exe)
+    }
+
     /// Forget a container (it was destroyed).
     pub fn forget(&mut self, id: &str) {
         self.known.remove(id);
+        self.upper.remove(id);
     }
 
     /// Apply an update from the runtime's event stream. After an
@@ -329,6 +352,8 @@ impl ContainerCache {
             Some(c) if c.runtime == "containerd" => at.elapsed() < Duration::from_secs(600),
             Some(_) => true,
         });
+        let known = &self.known;
+        self.upper.retain(|id, _| known.contains_key(id));
     }
 
     /// Number of containers known.

@@ -9,6 +9,7 @@
 
 pub mod containerd;
 mod containers;
+pub mod overlay;
 mod procfs;
 mod runtime_events;
 mod users;
@@ -220,6 +221,7 @@ impl ProcessTable {
                     cap_inheritable: x.cap_inheritable,
                     env: Vec::new(),
                     cmdline: cmdline_of(&ev.process.comm, &x.args),
+                    exe_upper_layer: x.exe_upper_layer,
                 };
                 self.insert(view, ev.process.cgroup.clone());
             }

@@ -104,6 +104,8 @@ pub fn read_process(proc_root: &Path, pid: u32, boot_ns: u64) -> Option<(Process
             cap_inheritable: cap_line(&status, "CapInh:"),
             env: Vec::new(),
             cmdline,
+            // Processes found at start-up: their exec was not seen.
+            exe_upper_layer: None,
         },
         cgroup,
     ))

@@ -343,6 +343,59 @@ fn a_kubernetes_container_run_by_containerd_carries_its_pod() {
 }
 
 #[test]
+fn a_binary_dropped_into_a_container_and_run_is_drift() {
+    let st = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/test-image.sh"
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success(), "test image");
+    let dir = std::env::temp_dir().join(format!("pg-agent-drift-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("alerts.jsonl");
+    let agent = Agent::start(&[format!("file:{}", file.display())]);
+    let out = Command::new("docker")
+        .args(["run", "-d", "peregrine-test:latest", "/bin/sleep", "30"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // The image's own binaries are not drift; a copy written after start is.
+    let st = Command::new("docker")
+        .args([
+            "exec",
+            &id,
+            "/bin/sh",
+            "-c",
+            "/bin/true && cp /bin/true /tmp/dropped && /tmp/dropped",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let alert = wait_for_line(&file, |v| {
+        v["rule"] == "Drop and execute new binary in container"
+            && v["container"]["id"] == id.as_str()
+    });
+    assert_eq!(alert["priority"], "Critical");
+    assert_eq!(alert["output_fields"]["proc.exepath"], "/tmp/dropped");
+    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let drift: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Drop and execute new binary in container") && l.contains(&id))
+        .collect();
+    assert_eq!(drift.len(), 1, "only the dropped binary: {drift:?}");
+    agent.stop();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn identical_alerts_are_aggregated_with_a_count() {
     let dir = std::env::temp_dir().join(format!("pg-agent-dedup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

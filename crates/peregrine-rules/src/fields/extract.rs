@@ -42,6 +42,7 @@ fn proc_at<'c>(ctx: &'c dyn Context, level: usize) -> Option<Cow<'c, ProcessView
         v.cap_effective = x.cap_effective;
         v.cap_permitted = x.cap_permitted;
         v.cap_inheritable = x.cap_inheritable;
+        v.exe_upper_layer = x.exe_upper_layer;
         v.start_ns = ev.ts_ns;
     }
     Some(Cow::Owned(v))
@@ -567,7 +568,7 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
             let st = proc_at(ctx, 1)?.start_ns;
             (st > 0).then(|| Value::Num(ev.ts_ns.saturating_sub(st) as i64))
         }
-        Fid::ProcIsExeUpperLayer => None,
+        Fid::ProcIsExeUpperLayer => p0()?.exe_upper_layer.map(Value::Bool),
         Fid::ProcIsExeFromMemfd => p0().map(|p| Value::Bool(p.exepath.starts_with("/memfd:"))),
         Fid::ProcExeIno => ev.exec().map(|x| Value::Num(x.exe_ino as i64)),
         Fid::ProcExeInoCtime | Fid::ProcExeInoMtime | Fid::ProcExeInoCtimeDur => None,

@@ -216,7 +216,7 @@ fields! {
     "proc.env", Str, OptKey, ProcEnv, "Environment (or one variable); absent when not captured.";
     "proc.duration", Num, None, ProcDuration, "Nanoseconds since the process started.";
     "proc.ppid.duration", Num, None, ProcPpidDuration, "Nanoseconds since the parent started.";
-    "proc.is_exe_upper_layer", Bool, None, ProcIsExeUpperLayer, "Executable in an overlayfs upper layer (absent: not yet captured).";
+    "proc.is_exe_upper_layer", Bool, None, ProcIsExeUpperLayer, "Executable in the container's overlayfs upper layer: written after the container started, not part of its image (absent on the host and for non-overlay roots).";
     "proc.is_exe_from_memfd", Bool, None, ProcIsExeFromMemfd, "Executable is a memfd (fileless execution).";
     "proc.exe_ino", Num, None, ProcExeIno, "Inode of the executable.";
     "proc.exe_ino.ctime", Num, None, ProcExeInoCtime, "ctime of the executable (absent: not captured).";
