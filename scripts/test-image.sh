@@ -4,7 +4,7 @@
 # Idempotent: does nothing when the image exists.
 set -euo pipefail
 IMAGE=${IMAGE:-peregrine-test:latest}
-BINARIES="sh bash cat sleep echo true ls id touch rm uname whoami hostname"
+BINARIES="sh bash cat sleep echo true ls id touch rm uname whoami hostname cp chmod"
 # The image is rebuilt when its binary list changes (an older image from a
 # previous checkout lacks what newer tests run).
 CONTENT=$(echo "$BINARIES" | sha256sum | cut -c1-16)
