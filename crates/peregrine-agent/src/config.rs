@@ -265,9 +265,9 @@ pub fn apply_file(
                     }
                 }
             }
-            "watch_rules" => match v.as_str().map(|b| b.to_ascii_lowercase()) {
-                Some(b) if b == "true" || b == "false" => cfg.watch_rules = b == "true",
-                _ => errs.push(Diagnostic::error(
+            "watch_rules" => match v.as_bool() {
+                Some(b) => cfg.watch_rules = b,
+                None => errs.push(Diagnostic::error(
                     &src,
                     v.pos,
                     "watch_rules must be true or false",

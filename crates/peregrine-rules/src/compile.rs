@@ -324,9 +324,19 @@ impl<'a> Compiler<'a> {
             pos: 0,
         };
         let one = |c: &mut Self, field: &str, comp: &str, values: Vec<&String>| -> Option<Node> {
-            let (name, arg) = match field.split_once('[') {
-                Some((n, a)) => (n.to_string(), Some(a.trim_end_matches(']').to_string())),
-                None => (field.to_string(), None),
+            let (name, arg) = match crate::fields::split_field(field) {
+                Ok((n, a)) => (n.to_string(), a.map(str::to_string)),
+                Err(msg) => {
+                    c.diags.push(
+                        Diagnostic::error(
+                            &ex.at.source,
+                            ex.at.pos,
+                            format!("exception '{}': {msg}", ex.name),
+                        )
+                        .in_item(item),
+                    );
+                    return None;
+                }
             };
             let fref = FieldRef {
                 name,

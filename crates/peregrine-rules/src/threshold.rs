@@ -49,28 +49,20 @@ pub struct Crossed {
     pub values: Vec<String>,
 }
 
-fn split_field(name: &str) -> (&str, Option<&str>) {
-    match (name.find('['), name.strip_suffix(']')) {
-        (Some(i), Some(body)) => (&name[..i], Some(&body[i + 1..])),
-        _ => (name, None),
-    }
-}
-
 impl Threshold {
     /// Bind the fields of a threshold as written; errors name the place.
     pub fn compile(def: &ThresholdDef, item: &str) -> Result<Threshold, Vec<Diagnostic>> {
         let mut errs = Vec::new();
-        let mut bind_at = |name: &str, pos| {
-            let (n, arg) = split_field(name);
-            match bind(n, arg) {
-                Ok(b) => Some(b),
-                Err(msg) => {
-                    errs.push(
-                        Diagnostic::error(&def.at.source, pos, format!("in threshold: {msg}"))
-                            .in_item(item),
-                    );
-                    None
-                }
+        let mut bind_at = |name: &str, pos| match crate::fields::split_field(name)
+            .and_then(|(n, arg)| bind(n, arg))
+        {
+            Ok(b) => Some(b),
+            Err(msg) => {
+                errs.push(
+                    Diagnostic::error(&def.at.source, pos, format!("in threshold: {msg}"))
+                        .in_item(item),
+                );
+                None
             }
         };
         let group_by: Vec<Option<Bound>> =
@@ -257,7 +249,12 @@ mod tests {
 
     #[test]
     fn field_names_with_arguments_split() {
-        assert_eq!(split_field("proc.aname[2]"), ("proc.aname", Some("2")));
-        assert_eq!(split_field("proc.ppid"), ("proc.ppid", None));
+        use crate::fields::split_field;
+        assert_eq!(split_field("proc.aname[2]"), Ok(("proc.aname", Some("2"))));
+        assert_eq!(split_field("proc.ppid"), Ok(("proc.ppid", None)));
+        assert_eq!(split_field("evt.arg[uid]"), Ok(("evt.arg", Some("uid"))));
+        for bad in ["proc.aname[2", "proc.aname]", "a[b]c", "a[[b]]"] {
+            assert!(split_field(bad).is_err(), "{bad}");
+        }
     }
 }

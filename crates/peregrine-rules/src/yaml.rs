@@ -41,6 +41,15 @@ impl Node {
             _ => None,
         }
     }
+    /// A boolean as Falco's files and our config write them: true/false,
+    /// yes/no, on/off, in any case.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.as_str()?.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" => Some(true),
+            "false" | "no" | "off" => Some(false),
+            _ => None,
+        }
+    }
     /// Mapping entries, if a mapping.
     pub fn as_map(&self) -> Option<&[(Node, Node)]> {
         match &self.kind {

@@ -316,6 +316,19 @@ pub fn lookup(name: &str) -> Option<&'static FieldDef> {
     FIELDS.iter().find(|f| f.name == name)
 }
 
+/// Split a field as written in YAML (`proc.aname[2]`, `fd.name`) into its
+/// name and argument; an unclosed or misplaced `[` is an error.
+pub fn split_field(text: &str) -> Result<(&str, Option<&str>), String> {
+    match text.find('[') {
+        None if text.contains(']') => Err(format!("unexpected ']' in field '{text}'")),
+        None => Ok((text, None)),
+        Some(i) => match text[i + 1..].strip_suffix(']') {
+            Some(arg) if !arg.contains(['[', ']']) => Ok((&text[..i], Some(arg))),
+            _ => Err(format!("field '{text}': expected NAME[ARG]")),
+        },
+    }
+}
+
 /// Resolve `name[arg]` (also `evt.arg.NAME`). Errors name what is wrong.
 pub fn bind(name: &str, arg: Option<&str>) -> Result<Bound, String> {
     if let Some(rest) = name.strip_prefix("evt.arg.") {

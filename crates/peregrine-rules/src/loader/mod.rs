@@ -190,14 +190,6 @@ pub(crate) fn scalar_list(n: &Node) -> Option<Vec<String>> {
     }
 }
 
-pub(crate) fn is_true(n: &Node) -> Option<bool> {
-    match n.as_str()?.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" => Some(true),
-        "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 fn parse_version(s: &str) -> Option<(u64, u64, u64)> {
     let mut it = s.trim().split('.');
     let a = it.next()?.parse().ok()?;
@@ -469,7 +461,7 @@ impl Loader {
             },
             None => return self.err(src, at.pos, &item, "list without 'items'"),
         };
-        let append = node.get("append").and_then(is_true).unwrap_or(false)
+        let append = node.get("append").and_then(Node::as_bool).unwrap_or(false)
             || self.override_of(src, node, "items", &item).as_deref() == Some("append");
         if append {
             match self.set.lists.get_mut(&name) {
@@ -498,7 +490,7 @@ impl Loader {
             return self.err(src, at.pos, &item, "macro without 'condition'");
         };
         let text = Text::new(&cond, cat);
-        let append = node.get("append").and_then(is_true).unwrap_or(false)
+        let append = node.get("append").and_then(Node::as_bool).unwrap_or(false)
             || self.override_of(src, node, "condition", &item).as_deref() == Some("append");
         if append {
             match self.set.macros.get_mut(&name) {

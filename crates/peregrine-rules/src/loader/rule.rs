@@ -129,7 +129,7 @@ impl Loader {
         let item = format!("rule '{name}'");
         self.check_keys(src, node, RULE_KEYS, &item);
         let existing = self.set.rules.iter().position(|r| r.name == name);
-        let append = node.get("append").and_then(is_true).unwrap_or(false);
+        let append = node.get("append").and_then(Node::as_bool).unwrap_or(false);
         let has_override = node.get("override").is_some();
         let cond = self.str_field(src, node, "condition", &item);
         let output = self.str_field(src, node, "output", &item);
@@ -158,7 +158,7 @@ impl Loader {
             None => None,
         };
         let enabled = match node.get("enabled") {
-            Some(e) => match is_true(e) {
+            Some(e) => match e.as_bool() {
                 Some(b) => Some(b),
                 None => {
                     self.err(src, e.pos, &item, "'enabled' must be true or false");
