@@ -373,7 +373,8 @@ fn a_binary_dropped_into_a_container_and_run_is_drift() {
             &id,
             "/bin/sh",
             "-c",
-            "/bin/true && cp /bin/true /tmp/dropped && /tmp/dropped",
+            // event-generator's DropAndExecuteNewBinaryInContainer, with true for ls
+            "/bin/true && cp /bin/true /bin/eg-drift && /bin/eg-drift",
         ])
         .status()
         .unwrap();
@@ -383,7 +384,7 @@ fn a_binary_dropped_into_a_container_and_run_is_drift() {
             && v["container"]["id"] == id.as_str()
     });
     assert_eq!(alert["priority"], "Critical");
-    assert_eq!(alert["output_fields"]["proc.exepath"], "/tmp/dropped");
+    assert_eq!(alert["output_fields"]["proc.exepath"], "/bin/eg-drift");
     let _ = Command::new("docker").args(["rm", "-f", &id]).output();
     let text = std::fs::read_to_string(&file).unwrap();
     let drift: Vec<&str> = text
