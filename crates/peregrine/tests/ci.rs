@@ -285,3 +285,40 @@ fn packet_socket_udp_from_a_system_utility_and_userfaultfd() {
     );
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+/// event-generator's PolkitLocalPrivilegeEscalationVulnerabilityCVE20214034:
+/// a program named pkexec executed with argc 0, as user daemon.
+#[test]
+fn pkexec_with_an_empty_argv_is_pwnkit() {
+    let trigger =
+        std::path::Path::new(env!("CARGO_BIN_EXE_peregrine")).with_file_name("pg-trigger");
+    let dir = std::env::temp_dir().join(format!("pg-ci-pwnkit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // pkexec is not installed here: a harmless program under its name.
+    let pkexec = dir.join("pkexec");
+    std::fs::copy("/bin/true", &pkexec).unwrap();
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
+    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(["ci", "--fail-on", "critical", "--rules"])
+        .arg(format!("{rules}/00-base.yaml"))
+        .arg("--rules")
+        .arg(format!("{rules}/privilege_escalation.yaml"))
+        .args(["--", "setpriv", "--reuid=1", "--regid=1", "--clear-groups"])
+        .arg(&trigger)
+        .arg("exec-empty-argv")
+        .arg(&pkexec)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("] pkexec run with an empty argument list:"),
+        "{err}"
+    );
+    assert!(err.contains("uid=1"), "{err}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "critical fails the build: {err}"
+    );
+}

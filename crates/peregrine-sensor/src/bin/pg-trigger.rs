@@ -3,7 +3,8 @@
 //!
 //! Usage: `pg-trigger ACTION [ARGS...]`, actions: open-create PATH,
 //! rename FROM TO, connect PORT, setuid UID, unshare-uts, memfd NAME,
-//! exit CODE, open-loop PATH N, connect-loop PORT N, exec-loop N, serve PORT.
+//! exit CODE, exec-empty-argv PATH, open-loop PATH N, connect-loop PORT N,
+//! exec-loop N, serve PORT.
 use std::io::Write;
 
 fn fail(msg: String) -> ! {
@@ -88,6 +89,17 @@ fn main() {
             // SAFETY: plain syscall; the result is only reported.
             let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC) };
             println!("userfaultfd={fd}");
+        }
+        "exec-empty-argv" => {
+            // execve(PATH) with argc 0, the shape of CVE-2021-4034 (the
+            // kernel turns it into argv [""]).
+            let path = std::ffi::CString::new(arg(&args, 1, "path"))
+                .unwrap_or_else(|_| fail("path contains NUL".into()));
+            let argv: [*const libc::c_char; 1] = [std::ptr::null()];
+            let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+            // SAFETY: a NUL-terminated path and NULL-terminated arrays.
+            unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+            fail(format!("execve: {}", std::io::Error::last_os_error()))
         }
         "exit" => std::process::exit(num(&arg(&args, 1, "code"), "code")),
         "open-loop" => {
