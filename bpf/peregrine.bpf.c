@@ -562,6 +562,24 @@ int sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 		ev->exe_ino = BPF_CORE_READ(exe, f_inode, i_ino);
 		ev->exe_dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
 	}
+	__u32 zero = 0;
+	struct pg_config *cfg = bpf_map_lookup_elem(&CONFIG, &zero);
+	if (cfg && (cfg->flags & PG_CFG_EXEC_ENV)) {
+		unsigned long env_start = BPF_CORE_READ(mm, env_start);
+		unsigned long env_end = BPF_CORE_READ(mm, env_end);
+		unsigned long elen = env_end > env_start ? env_end - env_start : 0;
+		if (elen > PG_ENV_MAX) {
+			elen = PG_ENV_MAX;
+			ev->flags |= PG_EXEC_F_ENV_TRUNCATED;
+		}
+		__u32 e = elen & (PG_ENV_MAX * 2 - 1);
+		if (pos <= PG_DATA_MAX - PG_ENV_MAX && e > 0 && e <= PG_ENV_MAX &&
+		    bpf_probe_read_user(&data[pos & (PG_DATA_MAX - 1)], e, (void *)env_start) == 0) {
+			ev->env.off = pos;
+			ev->env.len = e;
+			pos += e;
+		}
+	}
 	pg_submit(&ev->hdr, sizeof(*ev) + pos, PG_CAT_PROCESS);
 	return 0;
 }

@@ -27,6 +27,7 @@
 #define PG_PATH_MAX 4096     /* resolved paths (power of two) */
 #define PG_STR_MAX 1024      /* user strings: paths given to syscalls, names */
 #define PG_ARGS_MAX 4096     /* exec argv bytes (power of two) */
+#define PG_ENV_MAX 4096      /* exec environment bytes (power of two) */
 #define PG_SOCKADDR_MAX 128  /* raw sockaddr bytes copied from user space */
 #define PG_DATA_MAX 16384    /* capacity of the data region of one record */
 
@@ -163,7 +164,7 @@ struct pg_header {
 	char cgroup[PG_CGROUP_NAME_LEN]; /* leaf name of the cgroup v2 */
 };
 
-/* PG_KIND_EXEC: sched_process_exec. Data: filename, args, cwd, exe. */
+/* PG_KIND_EXEC: sched_process_exec. Data: filename, args, cwd, exe, env. */
 struct pg_exec_event {
 	struct pg_header hdr;
 	__u64 cap_effective;
@@ -173,7 +174,8 @@ struct pg_exec_event {
 	__u32 tty;   /* (major << 20) | minor of the controlling tty, 0 if none */
 	__u32 sid;   /* session id */
 	__u32 pgid;  /* process group id */
-	__u32 _reserved;
+	struct pg_str env; /* NUL separated environment (PG_CFG_EXEC_ENV only; was
+			   * reserved, zero, in earlier records) */
 	__u32 flags; /* PG_EXEC_F_* */
 	__u32 exe_dev;
 	struct pg_str filename; /* as given to execve */
@@ -184,6 +186,7 @@ struct pg_exec_event {
 
 #define PG_EXEC_F_ARGS_TRUNCATED 1u
 #define PG_EXEC_F_EXE_UPPER_LAYER 2u /* exe lives in an overlayfs upper layer */
+#define PG_EXEC_F_ENV_TRUNCATED 4u
 
 /* PG_KIND_FORK: a new process (not a thread). hdr describes the child. */
 struct pg_fork_event {
@@ -245,6 +248,7 @@ struct pg_config {
 #define PG_CFG_COMM_DENY 4u     /* drop events of comms present in COMM_FILTER */
 #define PG_CFG_COMM_ALLOW 8u    /* only events of comms present in COMM_FILTER */
 #define PG_CFG_PATH_PREFIX 16u  /* file events only under prefixes in PATH_PREFIXES */
+#define PG_CFG_EXEC_ENV 64u     /* copy the environment at exec (rules read proc.env) */
 #define PG_CFG_ALL_SOCKETS 32u  /* socket(2) of AF_UNIX/AF_INET/AF_INET6 too (otherwise
 				 * dropped at entry: every connection makes one) */
 

@@ -347,6 +347,7 @@ pub fn run_with_reload(
         filter: peregrine_sensor::KernelFilter {
             pids: cfg.scope_pids.clone(),
             cgroups: cfg.scope_cgroups.as_ref().map(|_| Vec::new()),
+            exec_env: engine.needs_env(),
             ..Default::default()
         },
         ..SensorConfig::default()

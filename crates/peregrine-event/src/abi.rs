@@ -35,6 +35,12 @@ pub const CFG_COMM_DENY: u32 = 4;
 pub const CFG_COMM_ALLOW: u32 = 8;
 /// `PG_CFG_PATH_PREFIX`.
 pub const CFG_PATH_PREFIX: u32 = 16;
+/// `PG_ENV_MAX`: environment bytes copied at exec.
+pub const ENV_MAX: usize = 4096;
+/// `PG_CFG_EXEC_ENV`.
+pub const CFG_EXEC_ENV: u32 = 64;
+/// `PG_EXEC_F_ENV_TRUNCATED`.
+pub const EXEC_F_ENV_TRUNCATED: u32 = 4;
 /// `PG_CFG_ALL_SOCKETS`.
 pub const CFG_ALL_SOCKETS: u32 = 32;
 
@@ -112,8 +118,9 @@ pub struct PgExecEvent {
     pub sid: u32,
     /// Process group id.
     pub pgid: u32,
-    /// Reserved.
-    pub _reserved: u32,
+    /// NUL separated environment (only with [`CFG_EXEC_ENV`]; zero in
+    /// records from before, where this was reserved).
+    pub env: PgStr,
     /// `PG_EXEC_F_*`.
     pub flags: u32,
     /// Device of the executable.

@@ -196,15 +196,28 @@ pub fn decode(buf: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
     })
 }
 
-fn decode_exec(ev: &PgExecEvent, data: &[u8]) -> EventData {
-    let raw_args = data_bytes(data, ev.args);
-    let mut args: Vec<String> = raw_args
+/// NUL separated strings (argv, environment) as a list.
+fn nul_list(raw: &[u8]) -> Vec<String> {
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    let mut v: Vec<String> = raw
         .split(|&b| b == 0)
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    // argv ends with a NUL: drop the empty tail it leaves.
-    if raw_args.last() == Some(&0) {
-        args.pop();
+    // The list ends with a NUL: drop the empty tail it leaves.
+    if raw.last() == Some(&0) {
+        v.pop();
+    }
+    v
+}
+
+fn decode_exec(ev: &PgExecEvent, data: &[u8]) -> EventData {
+    let args = nul_list(data_bytes(data, ev.args));
+    let mut env = nul_list(data_bytes(data, ev.env));
+    if ev.flags & EXEC_F_ENV_TRUNCATED != 0 {
+        // The last variable may be cut: keep only whole ones.
+        env.pop();
     }
     EventData::Exec(Exec {
         filename: data_str(data, ev.filename),
@@ -222,6 +235,7 @@ fn decode_exec(ev: &PgExecEvent, data: &[u8]) -> EventData {
         cap_inheritable: ev.cap_inheritable,
         // Known only to the state layer (it looks at the container's root).
         exe_upper_layer: None,
+        env,
     })
 }
 

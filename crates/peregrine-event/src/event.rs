@@ -169,6 +169,10 @@ pub struct Exec {
     /// state layer for processes in containers, `None` when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exe_upper_layer: Option<bool>,
+    /// Environment (`NAME=value`), copied only when some rule reads
+    /// `proc.env`; empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
 }
 
 /// Details of a file operation.

@@ -32,7 +32,7 @@ fn rust_mirrors_match_the_c_header() {
             "hdr": hdr, "cap_effective": cap_effective, "cap_permitted": cap_permitted,
             "cap_inheritable": cap_inheritable, "exe_ino": exe_ino, "tty": tty, "sid": sid,
             "pgid": pgid, "flags": flags, "exe_dev": exe_dev, "filename": filename,
-            "args": args, "cwd": cwd, "exe": exe,
+            "args": args, "cwd": cwd, "exe": exe, "env": env,
         },
         "pg_fork_event" => PgForkEvent { "hdr": hdr, "parent_pid": parent_pid, "parent_tid": parent_tid },
         "pg_exit_event" => PgExitEvent { "hdr": hdr, "code": code, "signal": signal },
@@ -136,6 +136,9 @@ const CONSTS: &[(&str, i64)] = &[
     ("PG_CFG_COMM_ALLOW", CFG_COMM_ALLOW as i64),
     ("PG_CFG_PATH_PREFIX", CFG_PATH_PREFIX as i64),
     ("PG_CFG_ALL_SOCKETS", CFG_ALL_SOCKETS as i64),
+    ("PG_CFG_EXEC_ENV", CFG_EXEC_ENV as i64),
+    ("PG_EXEC_F_ENV_TRUNCATED", EXEC_F_ENV_TRUNCATED as i64),
+    ("PG_ENV_MAX", ENV_MAX as i64),
 ];
 
 #[test]

@@ -214,6 +214,30 @@ pub fn open_path_prefixes(rules: &[CompiledRule], access: Access) -> Option<Vec<
     Some(out)
 }
 
+/// Does any rule read field `id`, in its condition or its output? (What
+/// the sensor must collect: the environment, for instance, is only copied
+/// at exec when some rule looks at `proc.env`.)
+pub(crate) fn uses_field(rules: &[CompiledRule], id: Fid) -> bool {
+    fn in_node(n: &Node, id: Fid) -> bool {
+        match n {
+            Node::And(v) | Node::Or(v) => v.iter().any(|c| in_node(c, id)),
+            Node::Not(x) => in_node(x, id),
+            Node::Shared(x, _) => in_node(x, id),
+            Node::Check(c) => {
+                c.field.def.id == id || matches!(&c.rhs, Rhs::Field(b, _) if b.def.id == id)
+            }
+            Node::Const(_) => false,
+        }
+    }
+    rules.iter().any(|r| {
+        in_node(&r.condition, id)
+            || r.output
+                .segments
+                .iter()
+                .any(|s| matches!(s, crate::output::Segment::Field(_, b) if b.def.id == id))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +332,28 @@ mod tests {
             rules_needing_every_open(e.rules(), Access::Write),
             vec!["w"]
         );
+    }
+
+    #[test]
+    fn environment_is_needed_only_when_a_rule_reads_it() {
+        let rule = |cond: &str, out: &str| {
+            format!(
+                "- rule: r\n  desc: d\n  condition: {cond}\n  output: {out}\n  priority: INFO\n"
+            )
+        };
+        let needs = |text: String| {
+            crate::Engine::from_str("t.yaml", &text)
+                .unwrap()
+                .needs_env()
+        };
+        assert!(needs(rule(
+            "evt.type = execve and proc.env contains X=",
+            "o"
+        )));
+        assert!(needs(rule("evt.type = execve", "o %proc.env[HOME]")));
+        assert!(!needs(rule(
+            "evt.type = execve and proc.name = x",
+            "o %proc.cmdline"
+        )));
     }
 }

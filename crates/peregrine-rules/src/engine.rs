@@ -288,6 +288,12 @@ impl Engine {
         crate::analysis::open_path_prefixes(&self.rules, access)
     }
 
+    /// Does some loaded rule read the process environment (`proc.env`)?
+    /// The sensor copies it at exec only then.
+    pub fn needs_env(&self) -> bool {
+        crate::analysis::uses_field(&self.rules, crate::fields::Fid::ProcEnv)
+    }
+
     /// The event kinds some loaded rule needs (for the kernel filter).
     pub fn required_kinds(&self) -> BTreeSet<EventKind> {
         if !self.any_type.is_empty() {

@@ -23,6 +23,9 @@ pub struct KernelFilter {
     /// every connection creates one, and rules look at the other families
     /// (AF_PACKET, AF_NETLINK, …); those are dropped at syscall entry.
     pub all_sockets: bool,
+    /// Copy the environment of every exec (up to 4 KiB; rules that read
+    /// `proc.env` need it, others should not pay for it).
+    pub exec_env: bool,
 }
 
 /// Sensor configuration.

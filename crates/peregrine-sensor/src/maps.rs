@@ -65,6 +65,9 @@ pub(crate) fn write_config(
     if filter.all_sockets {
         flags |= abi::CFG_ALL_SOCKETS;
     }
+    if filter.exec_env {
+        flags |= abi::CFG_EXEC_ENV;
+    }
     let cfg = PgConfig {
         kind_mask: kinds.iter().fold(0u64, |m, k| m | (1u64 << k.id())),
         self_tgid: std::process::id(),

@@ -219,7 +219,7 @@ impl ProcessTable {
                     cap_effective: x.cap_effective,
                     cap_permitted: x.cap_permitted,
                     cap_inheritable: x.cap_inheritable,
-                    env: Vec::new(),
+                    env: x.env.clone(),
                     cmdline: cmdline_of(&ev.process.comm, &x.args),
                     exe_upper_layer: x.exe_upper_layer,
                 };

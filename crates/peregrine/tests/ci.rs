@@ -322,3 +322,30 @@ fn pkexec_with_an_empty_argv_is_pwnkit() {
         "critical fails the build: {err}"
     );
 }
+
+/// event-generator's PotentialLocalPrivilegeEscalationViaEnvironmentVariablesMisuse:
+/// `GLIBC_TUNABLES=glibc.tune.hwcaps=-x id`. The rule reads proc.env, so the
+/// sensor copies the environment at exec.
+#[test]
+fn glibc_tunables_in_the_environment_is_seen() {
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
+    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(["ci", "--fail-on", "critical", "--rules"])
+        .arg(format!("{rules}/00-base.yaml"))
+        .arg("--rules")
+        .arg(format!("{rules}/privilege_escalation.yaml"))
+        .args(["--", "env", "GLIBC_TUNABLES=glibc.tune.hwcaps=-x", "id"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("] Glibc tunables passed to a program:"),
+        "{err}"
+    );
+    assert!(err.contains("value=glibc.tune.hwcaps=-x"), "{err}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning passes --fail-on critical: {err}"
+    );
+}
