@@ -213,7 +213,7 @@ fields! {
     "proc.sid", Num, None, ProcSid, "Session id.";
     "proc.sname", Str, None, ProcSname, "Name of the session leader.";
     "proc.cwd", Str, None, ProcCwd, "Working directory.";
-    "proc.env", Str, OptKey, ProcEnv, "Environment (or one variable); absent when not captured.";
+    "proc.env", Str, OptKey, ProcEnv, "Environment at exec (or one variable, proc.env[NAME]); copied by the sensor (up to 4 KiB) only when a loaded rule reads it; absent for processes whose exec was not seen.";
     "proc.duration", Num, None, ProcDuration, "Nanoseconds since the process started.";
     "proc.ppid.duration", Num, None, ProcPpidDuration, "Nanoseconds since the parent started.";
     "proc.is_exe_upper_layer", Bool, None, ProcIsExeUpperLayer, "Executable in the container's overlayfs upper layer: written after the container started, not part of its image (absent on the host and for non-overlay roots).";
