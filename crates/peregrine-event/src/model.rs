@@ -36,8 +36,9 @@ pub struct ProcessView {
     pub cap_permitted: u64,
     /// Inheritable capabilities.
     pub cap_inheritable: u64,
-    /// Environment, when known.
-    pub env: Vec<String>,
+    /// Environment, when known; shared with the parent (or the process's
+    /// previous image) when unchanged, as it nearly always is.
+    pub env: std::sync::Arc<Vec<String>>,
     /// `name args…` as Falco renders `proc.cmdline`; a cache the state layer
     /// fills once per process (computed on each use when empty).
     pub cmdline: String,

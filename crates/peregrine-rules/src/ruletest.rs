@@ -158,9 +158,11 @@ fn proc_view(n: &Node, pid: u32) -> Result<ProcessView, String> {
             .get("env")
             .and_then(|e| e.as_seq())
             .map(|e| {
-                e.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
+                std::sync::Arc::new(
+                    e.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
+                )
             })
             .unwrap_or_default(),
         name,

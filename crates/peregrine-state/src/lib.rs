@@ -144,6 +144,17 @@ impl ProcessTable {
             .collect()
     }
 
+    /// The environment of a new image: the same allocation as the process's
+    /// previous image or its parent when equal (the usual case), else new.
+    fn shared_env(&self, pid: u32, ppid: u32, env: &[String]) -> Arc<Vec<String>> {
+        [pid, ppid]
+            .iter()
+            .filter_map(|p| self.get(*p))
+            .find(|v| v.env.as_slice() == env)
+            .map(|v| v.env.clone())
+            .unwrap_or_else(|| Arc::new(env.to_vec()))
+    }
+
     /// Look a process up.
     pub fn get(&self, pid: u32) -> Option<&ProcessView> {
         self.procs.get(&pid).map(|e| &*e.view)
@@ -219,7 +230,7 @@ impl ProcessTable {
                     cap_effective: x.cap_effective,
                     cap_permitted: x.cap_permitted,
                     cap_inheritable: x.cap_inheritable,
-                    env: x.env.clone(),
+                    env: self.shared_env(pid, ev.process.ppid, &x.env),
                     cmdline: cmdline_of(&ev.process.comm, &x.args),
                     exe_upper_layer: x.exe_upper_layer,
                 };
@@ -358,5 +369,37 @@ mod tests {
         );
         assert!(me.cmdline.starts_with(&me.name));
         assert_ne!(me.cap_effective, 0, "tests run as root");
+    }
+
+    #[test]
+    fn an_unchanged_environment_is_shared_with_the_parent() {
+        use peregrine_event::{Event, EventData, EventKind, Exec, Process};
+        let exec = |pid: u32, ppid: u32, env: &[&str]| Event {
+            ts_ns: 1,
+            kind: EventKind::Exec,
+            syscall: None,
+            process: Process {
+                pid,
+                ppid,
+                comm: "sh".into(),
+                ..Process::default()
+            },
+            data: EventData::Exec(Exec {
+                exe: "/bin/sh".into(),
+                env: env.iter().map(|s| s.to_string()).collect(),
+                ..Exec::default()
+            }),
+        };
+        let mut t = ProcessTable::new(100);
+        t.observe(&mut exec(10, 1, &["HOME=/root", "PATH=/bin"]));
+        t.observe(&mut exec(11, 10, &["HOME=/root", "PATH=/bin"]));
+        t.observe(&mut exec(12, 10, &["HOME=/root", "PATH=/bin", "X=1"]));
+        let (a, b, c) = (t.get(10).unwrap(), t.get(11).unwrap(), t.get(12).unwrap());
+        assert!(
+            Arc::ptr_eq(&a.env, &b.env),
+            "same environment, one allocation"
+        );
+        assert!(!Arc::ptr_eq(&a.env, &c.env));
+        assert_eq!(c.env.len(), 3);
     }
 }

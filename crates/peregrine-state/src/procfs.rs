@@ -102,7 +102,7 @@ pub fn read_process(proc_root: &Path, pid: u32, boot_ns: u64) -> Option<(Process
             cap_effective: cap_line(&status, "CapEff:"),
             cap_permitted: cap_line(&status, "CapPrm:"),
             cap_inheritable: cap_line(&status, "CapInh:"),
-            env: Vec::new(),
+            env: Default::default(),
             cmdline,
             // Processes found at start-up: their exec was not seen.
             exe_upper_layer: None,

@@ -43,7 +43,7 @@ fn proc_at<'c>(ctx: &'c dyn Context, level: usize) -> Option<Cow<'c, ProcessView
         v.cap_permitted = x.cap_permitted;
         v.cap_inheritable = x.cap_inheritable;
         v.exe_upper_layer = x.exe_upper_layer;
-        v.env = x.env.clone();
+        v.env = std::sync::Arc::new(x.env.clone());
         v.start_ns = ev.ts_ns;
     }
     Some(Cow::Owned(v))
