@@ -56,16 +56,16 @@ fn pstr<'c>(p: Cow<'c, ProcessView>, f: fn(&ProcessView) -> &str) -> Value<'c> {
     }
 }
 
-fn name_of(p: &ProcessView) -> &str {
+pub(super) fn name_of(p: &ProcessView) -> &str {
     &p.name
 }
-fn exepath_of(p: &ProcessView) -> &str {
+pub(super) fn exepath_of(p: &ProcessView) -> &str {
     &p.exepath
 }
-fn cwd_of(p: &ProcessView) -> &str {
+pub(super) fn cwd_of(p: &ProcessView) -> &str {
     &p.cwd
 }
-fn argv0_of(p: &ProcessView) -> &str {
+pub(super) fn argv0_of(p: &ProcessView) -> &str {
     p.args.first().map(String::as_str).unwrap_or(&p.name)
 }
 
@@ -174,7 +174,7 @@ fn conn(ctx: &dyn Context) -> Option<Conn> {
     })
 }
 
-fn evt_type(ctx: &dyn Context) -> &'static str {
+pub(super) fn evt_type(ctx: &dyn Context) -> &'static str {
     let ev = ctx.event();
     match ev.kind {
         EventKind::Exec => "execve",
@@ -373,74 +373,11 @@ fn fd_name(ctx: &dyn Context) -> Option<String> {
     }
 }
 
-fn split_dir(p: &str) -> (&str, &str) {
+pub(super) fn split_dir(p: &str) -> (&str, &str) {
     match p.rfind('/') {
         Some(0) => ("/", &p[1..]),
         Some(i) => (&p[..i], &p[i + 1..]),
         None => ("", p),
-    }
-}
-
-/// A text field's value borrowed from the context, without building a
-/// [`Value`]: the evaluator's fast path for the fields most conditions test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Text<'c> {
-    /// The field's value.
-    Str(&'c str),
-    /// The field has no value for this event (every check on it is false).
-    Absent,
-    /// Not a plain text field here: use [`extract`].
-    Other,
-}
-
-/// The value of `b` when it is plain text borrowed from `ctx`; agrees with
-/// [`extract`] wherever it returns `Str` or `Absent`.
-pub fn extract_text<'c>(b: &Bound, ctx: &'c dyn Context) -> Text<'c> {
-    if b.arg != FieldArg::None {
-        return Text::Other;
-    }
-    let proc_str = |level: usize, f: fn(&ProcessView) -> &str| match ctx.process(level) {
-        Some(Cow::Borrowed(p)) => Text::Str(f(p)),
-        None if level > 0 => Text::Absent,
-        // Owned, or level 0 built from the event itself by `extract`.
-        _ => Text::Other,
-    };
-    let cmdline_str = |level: usize| match ctx.process(level) {
-        Some(Cow::Borrowed(p)) if !p.cmdline.is_empty() => Text::Str(p.cmdline.as_str()),
-        None if level > 0 => Text::Absent,
-        _ => Text::Other,
-    };
-    let ev = ctx.event();
-    match b.def.id {
-        Fid::EvtType => Text::Str(evt_type(ctx)),
-        Fid::ProcName => proc_str(0, name_of),
-        Fid::ProcExe => proc_str(0, argv0_of),
-        Fid::ProcExePath => proc_str(0, exepath_of),
-        Fid::ProcCwd => proc_str(0, cwd_of),
-        Fid::ProcCmdline => cmdline_str(0),
-        Fid::ProcPname => proc_str(1, name_of),
-        Fid::ProcPexe => proc_str(1, argv0_of),
-        Fid::ProcPexePath => proc_str(1, exepath_of),
-        Fid::ProcPcmdline => cmdline_str(1),
-        Fid::FdName => match &ev.data {
-            EventData::File(f) => Text::Str(f.path.as_str()),
-            _ => Text::Other,
-        },
-        Fid::FdNameRaw => ev
-            .file()
-            .map_or(Text::Absent, |f| Text::Str(f.raw_path.as_str())),
-        Fid::FdDirectory | Fid::FdFilename => match ev.file() {
-            Some(f) => {
-                let (d, name) = split_dir(&f.path);
-                Text::Str(if b.def.id == Fid::FdDirectory {
-                    d
-                } else {
-                    name
-                })
-            }
-            None => Text::Absent,
-        },
-        _ => Text::Other,
     }
 }
 

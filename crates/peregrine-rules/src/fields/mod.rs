@@ -2,8 +2,10 @@
 //! argument, and how it is computed from our event model.
 
 mod extract;
+mod text;
 
-pub use extract::{extract, extract_text, Text};
+pub use extract::extract;
+pub use text::{extract_text, Text};
 
 /// Type of a field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
