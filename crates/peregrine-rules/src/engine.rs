@@ -3,7 +3,7 @@
 use crate::compile::{compile, CompiledRule};
 use crate::context::Context;
 use crate::diag::{Diagnostic, LoadError};
-use crate::eval::{evt_type_code, Memo};
+use crate::eval::{evt_type_code, evt_type_name_of_code, Memo};
 use crate::fields::{extract, lookup, Bound, FieldArg};
 use crate::loader::{Loader, Priority};
 use crate::program::{Entry, Program};
@@ -47,9 +47,11 @@ pub struct Engine {
     program: Program,
     entries: Vec<Entry>,
     by_type: HashMap<String, Vec<usize>>,
-    /// `by_type` and `any_type` together, by [`evt_type_code`] (the
-    /// per-event lookup; code 127, "no code", uses the names).
+    /// The rules to evaluate for an event (its type's and the untyped
+    /// ones), by [`evt_type_code`]: the per-event lookup.
     by_code: Vec<Vec<usize>>,
+    /// The same by `evt.type` name, for events without a code.
+    by_name: HashMap<String, Vec<usize>>,
     any_type: Vec<usize>,
     evt_type: Bound,
     memo_slots: usize,
@@ -69,19 +71,6 @@ pub fn evt_types_of(kind: EventKind) -> Vec<&'static str> {
             .filter(|s| s.kind() == k)
             .map(|s| s.name())
             .collect(),
-    }
-}
-
-/// The `evt.type` name of the events with [`evt_type_code`] `code`.
-fn name_of_code(code: u32) -> Option<&'static str> {
-    match code {
-        0 => Some("execve"),
-        1 => Some("clone"),
-        2 => Some("procexit"),
-        c => Syscall::ALL
-            .iter()
-            .find(|s| 3 + s.id() as u32 == c)
-            .map(|s| s.name()),
     }
 }
 
@@ -162,13 +151,17 @@ impl Engine {
         }
         let by_code = (0..127u32)
             .map(|code| {
-                let mut v: Vec<usize> = name_of_code(code)
+                let mut v: Vec<usize> = evt_type_name_of_code(code)
                     .and_then(|name| by_type.get(name))
                     .cloned()
                     .unwrap_or_default();
                 v.extend(&any_type);
                 v
             })
+            .collect();
+        let by_name = by_type
+            .iter()
+            .map(|(t, v)| (t.clone(), v.iter().chain(&any_type).copied().collect()))
             .collect();
         let mut program = Program::default();
         let entries = rules.iter().map(|r| program.add(&r.condition)).collect();
@@ -179,6 +172,7 @@ impl Engine {
             entries,
             by_type,
             by_code,
+            by_name,
             any_type,
             evt_type: Bound {
                 def: lookup("evt.type").expect("evt.type"),
@@ -241,24 +235,18 @@ impl Engine {
     ) {
         memo.reset();
         let code = evt_type_code(ctx.event()) as usize;
-        if let Some(rules) = self.by_code.get(code) {
-            for &i in rules {
-                if self.program.eval(self.entries[i], ctx, memo) {
-                    f(&self.rules[i]);
+        let name;
+        let rules: &[usize] = match self.by_code.get(code) {
+            Some(rules) => rules,
+            None => match extract(&self.evt_type, ctx) {
+                Some(crate::context::Value::Str(s)) => {
+                    name = s;
+                    self.by_name.get(name.as_ref()).unwrap_or(&self.any_type)
                 }
-            }
-            return;
-        }
-        let t = match extract(&self.evt_type, ctx) {
-            Some(crate::context::Value::Str(s)) => s,
-            _ => return,
+                _ => return,
+            },
         };
-        let typed = self
-            .by_type
-            .get(t.as_ref())
-            .map(|v| v.as_slice())
-            .unwrap_or(&[]);
-        for &i in typed.iter().chain(self.any_type.iter()) {
+        for &i in rules {
             if self.program.eval(self.entries[i], ctx, memo) {
                 f(&self.rules[i]);
             }

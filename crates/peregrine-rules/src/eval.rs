@@ -176,6 +176,19 @@ pub fn evt_type_code_of(name: &str) -> Option<u32> {
     }
 }
 
+/// The `evt.type` name of the events with [`evt_type_code`] `code`.
+pub fn evt_type_name_of_code(code: u32) -> Option<&'static str> {
+    match code {
+        0 => Some("execve"),
+        1 => Some("clone"),
+        2 => Some("procexit"),
+        c => peregrine_event::Syscall::ALL
+            .iter()
+            .find(|s| 3 + s.id() as u32 == c)
+            .map(|s| s.name()),
+    }
+}
+
 /// A compiled check.
 #[derive(Debug, Clone)]
 pub struct Check {
