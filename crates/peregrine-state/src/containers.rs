@@ -175,8 +175,9 @@ pub struct ContainerCache {
     containerd: Option<crate::containerd::Containerd>,
     timeout: Duration,
     known: HashMap<String, (Option<Arc<ContainerView>>, Instant)>,
-    /// Overlayfs upper directory of each container's root, once found.
-    upper: HashMap<String, PathBuf>,
+    /// Overlayfs upper directory of each container's root, once read
+    /// (`None`: the root is not an overlayfs).
+    upper: HashMap<String, Option<PathBuf>>,
     warned: bool,
     offline: bool,
     /// Lookups that failed.
@@ -319,11 +320,12 @@ impl ContainerCache {
         let upper = match self.upper.get(id) {
             Some(u) => u,
             None => {
-                let u = crate::overlay::upper_dir_of(pid)?;
+                // Not cached when unreadable: the next exec may tell.
+                let u = crate::overlay::upper_dir_of(pid).ok()?;
                 self.upper.entry(id.to_string()).or_insert(u)
             }
         };
-        crate::overlay::in_upper_layer(upper, exe)
+        crate::overlay::in_upper_layer(upper.as_deref()?, exe)
     }
 
     /// Forget a container (it was destroyed).

@@ -36,10 +36,12 @@ fn root_upper_of_line(line: &str) -> Option<PathBuf> {
     upper.starts_with('/').then(|| PathBuf::from(upper))
 }
 
-/// The upper directory of the root of process `pid`'s mount namespace.
-pub fn upper_dir_of(pid: u32) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
-    root_upper_dir(&text)
+/// The upper directory of the root of process `pid`'s mount namespace:
+/// `Err` when its mount table cannot be read (the process is gone),
+/// `Ok(None)` when its root is not an overlayfs.
+pub fn upper_dir_of(pid: u32) -> std::io::Result<Option<PathBuf>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))?;
+    Ok(root_upper_dir(&text))
 }
 
 /// Is `path` (absolute, as seen inside the container) a regular file in
