@@ -132,6 +132,21 @@ fn open_flags(v: &str) -> Result<u64, String> {
 }
 
 fn proc_view(n: &Node, pid: u32) -> Result<ProcessView, String> {
+    known_keys(
+        n,
+        "proc",
+        &[
+            "name",
+            "args",
+            "cmdline",
+            "pid",
+            "exepath",
+            "cwd",
+            "tty",
+            "cap_effective",
+            "env",
+        ],
+    )?;
     let name = s(n, "name").unwrap_or_else(|| "proc".into());
     let args: Vec<String> = match n.get("args") {
         Some(a) => a
@@ -172,6 +187,21 @@ fn proc_view(n: &Node, pid: u32) -> Result<ProcessView, String> {
     })
 }
 
+/// A test event's map may only use the keys this format reads: a typo
+/// (`lport` for `sport`) would otherwise make a test pass for nothing.
+fn known_keys(n: &Node, what: &str, keys: &[&str]) -> Result<(), String> {
+    for (k, _) in n.as_map().unwrap_or(&[]) {
+        let k = k.as_str().unwrap_or("");
+        if !keys.contains(&k) {
+            return Err(format!(
+                "unknown key '{k}' in '{what}' (known: {})",
+                keys.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn ip(n: &Node, k: &str) -> Result<Option<IpAddr>, String> {
     match s(n, k) {
         None => Ok(None),
@@ -195,6 +225,41 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
         pos: Pos::default(),
         quoted: false,
     };
+    known_keys(
+        ev,
+        "event",
+        &[
+            "type",
+            "proc",
+            "ancestors",
+            "user",
+            "res",
+            "args",
+            "fd",
+            "net",
+            "container",
+        ],
+    )?;
+    for (what, keys) in [
+        ("user", &["uid", "name"][..]),
+        ("fd", &["name", "nameraw", "flags"][..]),
+        ("net", &["sip", "sport", "cip", "cport", "proto"][..]),
+        (
+            "container",
+            &["id", "name", "image", "privileged", "labels"][..],
+        ),
+        (
+            "args",
+            &[
+                "cmd", "domain", "flags", "fstype", "mode", "name", "newpath", "proto", "request",
+                "source", "target", "type", "uid",
+            ][..],
+        ),
+    ] {
+        if let Some(n) = ev.get(what) {
+            known_keys(n, what, keys)?;
+        }
+    }
     let pnode = ev.get("proc").unwrap_or(&empty);
     let mut procs = vec![proc_view(pnode, 1000)?];
     for (i, a) in ev

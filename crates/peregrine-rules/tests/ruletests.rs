@@ -51,6 +51,20 @@ fn malformed_tests_are_diagnostics() {
 }
 
 #[test]
+fn misspelt_event_keys_are_errors_not_silently_ignored() {
+    let text = "- rule: r\n  desc: d\n  condition: evt.type = listen and fd.sport = 22\n  output: o\n  priority: INFO\n  tests:\n    - name: a\n      expect: no_fire\n      event: {type: listen, net: {sip: 0.0.0.0, lport: 22}}\n    - name: b\n      expect: fire\n      event: {type: listen, prc: {name: sshd}}\n";
+    let e = Engine::from_str("t.yaml", text).unwrap();
+    let (outcomes, diags) = ruletest::run_all(&e);
+    assert!(outcomes.is_empty(), "neither test may run");
+    let all: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert!(
+        all[0].contains("unknown key 'lport' in 'net'") && all[0].contains("sport"),
+        "{all:?}"
+    );
+    assert!(all[1].contains("unknown key 'prc' in 'event'"), "{all:?}");
+}
+
+#[test]
 fn docs_rules_md_documents_every_field() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/RULES.md"))
         .unwrap();
