@@ -71,9 +71,12 @@ impl HostState {
     /// the event's sequence number.
     pub fn snapshot(&mut self, mut ev: Event, num: u64) -> Snapshot {
         if let peregrine_event::EventData::Exec(x) = &mut ev.data {
-            x.exe_upper_layer =
-                self.containers
-                    .exe_in_upper_layer(&ev.process.cgroup, ev.process.pid, &x.exe);
+            x.exe_upper_layer = self.containers.exe_in_upper_layer(
+                &ev.process.cgroup,
+                ev.process.pid,
+                ev.process.ppid,
+                &x.exe,
+            );
         }
         self.table.observe(&mut ev);
         let container = self.containers.lookup_shared(&ev.process.cgroup).cloned();

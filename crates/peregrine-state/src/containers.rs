@@ -168,6 +168,12 @@ pub fn parse_inspect(body: &[u8]) -> Result<ContainerView, RuntimeError> {
     })
 }
 
+/// Is process `pid` in container `id` (by its cgroup path)?
+fn in_container(pid: u32, id: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .is_ok_and(|c| c.lines().any(|l| l.contains(id)))
+}
+
 /// Cached container metadata, looked up on first sight of a container id.
 #[derive(Debug)]
 pub struct ContainerCache {
@@ -312,7 +318,17 @@ impl ContainerCache {
     /// in the container's overlayfs upper layer, i.e. not part of its image
     /// (see [`crate::overlay`])? `None` on the host, for non-overlay roots
     /// and when it cannot be told.
-    pub fn exe_in_upper_layer(&mut self, cgroup_leaf: &str, pid: u32, exe: &str) -> Option<bool> {
+    ///
+    /// The upper directory is read once per container from the mount table
+    /// of `pid`, or of `ppid` when `pid` has already exited (a short-lived
+    /// first process).
+    pub fn exe_in_upper_layer(
+        &mut self,
+        cgroup_leaf: &str,
+        pid: u32,
+        ppid: u32,
+        exe: &str,
+    ) -> Option<bool> {
         if self.offline {
             return None;
         }
@@ -321,7 +337,13 @@ impl ContainerCache {
             Some(u) => u,
             None => {
                 // Not cached when unreadable: the next exec may tell.
-                let u = crate::overlay::upper_dir_of(pid).ok()?;
+                let u = match crate::overlay::upper_dir_of(pid) {
+                    Ok(u) => u,
+                    // The parent only if it is in the same container (a
+                    // `docker exec`'s parent is on the host).
+                    Err(_) if in_container(ppid, id) => crate::overlay::upper_dir_of(ppid).ok()?,
+                    Err(_) => return None,
+                };
                 self.upper.entry(id.to_string()).or_insert(u)
             }
         };

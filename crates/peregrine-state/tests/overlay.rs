@@ -25,11 +25,11 @@ fn dropped_binary_is_in_the_upper_layer_image_binary_is_not() {
     docker(&["exec", &id, "/bin/cp", "/bin/true", "/tmp/dropped"]);
     let mut cache = ContainerCache::new("/nonexistent/docker.sock");
     let r = (
-        cache.exe_in_upper_layer(&id, pid, "/tmp/dropped"),
-        cache.exe_in_upper_layer(&id, pid, "/bin/sleep"),
-        cache.exe_in_upper_layer(&id, pid, "/tmp/../bin/sleep"),
+        cache.exe_in_upper_layer(&id, pid, pid, "/tmp/dropped"),
+        cache.exe_in_upper_layer(&id, pid, pid, "/bin/sleep"),
+        cache.exe_in_upper_layer(&id, pid, pid, "/tmp/../bin/sleep"),
         // The host is not a container.
-        cache.exe_in_upper_layer("user.slice", 1, "/tmp/dropped"),
+        cache.exe_in_upper_layer("user.slice", 1, 1, "/tmp/dropped"),
     );
     let _ = Command::new("docker").args(["rm", "-f", &id]).output();
     assert_eq!(r, (Some(true), Some(false), None, None));
