@@ -102,6 +102,8 @@ fn stream(n: usize) -> Vec<Event> {
                             ip: "93.184.216.34".parse().unwrap(),
                             port: 443,
                         }),
+                        // The decoder renders it (on the sensor thread).
+                        name: "10.0.0.2:40000->93.184.216.34:443".into(),
                         ..Default::default()
                     }),
                 ),

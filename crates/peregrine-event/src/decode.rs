@@ -460,6 +460,7 @@ fn decode_syscall(
                     _ => 0,
                 };
             }
+            n.name = n.render_name(kind);
             EventData::Net(n)
         }
         EventKind::Setuid | EventKind::Setgid | EventKind::Capset => {

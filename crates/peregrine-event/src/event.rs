@@ -244,6 +244,47 @@ pub struct NetOp {
     /// listen() backlog.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backlog: Option<i32>,
+    /// `fd.name` as Falco renders it (`local->remote`), filled by the
+    /// decoder so that rules compare it without rendering it per check;
+    /// empty when not rendered yet (see [`NetOp::render_name`]).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+}
+
+impl NetOp {
+    /// `fd.name` of a socket event of kind `kind`: `local->remote` for
+    /// connect/sendto, `remote->local` (client first) for accept, the local
+    /// endpoint alone otherwise; IPv6 addresses in brackets.
+    pub fn render_name(&self, kind: crate::EventKind) -> String {
+        use std::fmt::Write;
+        let put = |out: &mut String, e: &Option<Endpoint>| match e {
+            Some(Endpoint::Ip {
+                ip: std::net::IpAddr::V6(ip),
+                port,
+            }) => {
+                let _ = write!(out, "[{ip}]:{port}");
+            }
+            Some(Endpoint::Ip { ip, port }) => {
+                let _ = write!(out, "{ip}:{port}");
+            }
+            Some(Endpoint::Unix { path }) => out.push_str(path),
+            None => {}
+        };
+        let mut out = String::with_capacity(48);
+        let (first, second) = match kind {
+            crate::EventKind::Connect | crate::EventKind::Sendto => {
+                (&self.local, Some(&self.remote))
+            }
+            crate::EventKind::Accept => (&self.remote, Some(&self.local)),
+            _ => (&self.local, None),
+        };
+        put(&mut out, first);
+        if let Some(second) = second {
+            out.push_str("->");
+            put(&mut out, second);
+        }
+        out
+    }
 }
 
 /// Details of a credential change.

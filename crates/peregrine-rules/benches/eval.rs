@@ -161,6 +161,8 @@ fn stream(n: usize, table: Option<usize>) -> Vec<Ctx> {
                     }),
                     protocol: 0,
                     backlog: None,
+                    // The decoder renders it (on the sensor thread).
+                    name: "10.0.0.2:40000->93.184.216.34:443".into(),
                 }),
             ),
             _ => (

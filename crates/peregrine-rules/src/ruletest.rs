@@ -353,7 +353,7 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
                 (None, Some("raw")) => 3,
                 _ => 1,
             };
-            EventData::Net(NetOp {
+            let mut op = NetOp {
                 ret: res.unwrap_or(if k == EventKind::Socket { 3 } else { 0 }),
                 fd: 3,
                 family,
@@ -362,7 +362,13 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
                 local: if k == EventKind::Socket { None } else { local },
                 remote: if k == EventKind::Socket { None } else { remote },
                 backlog: None,
-            })
+                name: String::new(),
+            };
+            // As the decoder does.
+            if k != EventKind::Socket {
+                op.name = op.render_name(k);
+            }
+            EventData::Net(op)
         }
         EventKind::Setuid | EventKind::Setgid | EventKind::Capset => EventData::Cred(CredOp {
             ret: res.unwrap_or(0),

@@ -337,8 +337,16 @@ fn text_fast_path_agrees_with_extraction() {
         connect("nc", "10.0.0.1", 4444),
         &[("nc", "/bin/nc", &["nc"])],
     );
+    // As decoded: the socket name rendered once by the decoder.
+    let mut named = ctx(
+        connect("nc", "10.0.0.1", 4444),
+        &[("nc", "/bin/nc", &["nc"])],
+    );
+    if let peregrine_event::EventData::Net(x) = &mut named.event.data {
+        x.name = x.render_name(named.event.kind);
+    }
     let contexts: Vec<&dyn peregrine_rules::context::Context> =
-        vec![&full, &with_cmdline, &alone, &exec_ctx, &net];
+        vec![&full, &with_cmdline, &alone, &exec_ctx, &net, &named];
     let event_only = EventOnly(&full.event);
     let mut served = 0;
     for c in contexts

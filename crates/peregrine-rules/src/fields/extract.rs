@@ -337,35 +337,8 @@ fn fd_name(ctx: &dyn Context) -> Option<String> {
     let ev = ctx.event();
     match &ev.data {
         EventData::File(f) => Some(f.path.clone()),
-        EventData::Net(x) => {
-            // One allocation: both endpoints written into the same string.
-            use std::fmt::Write;
-            let put = |out: &mut String, e: &Option<Endpoint>| match e {
-                Some(Endpoint::Ip {
-                    ip: IpAddr::V6(ip),
-                    port,
-                }) => {
-                    let _ = write!(out, "[{ip}]:{port}");
-                }
-                Some(Endpoint::Ip { ip, port }) => {
-                    let _ = write!(out, "{ip}:{port}");
-                }
-                Some(Endpoint::Unix { path }) => out.push_str(path),
-                None => {}
-            };
-            let mut out = String::with_capacity(48);
-            let (first, second) = match ev.kind {
-                EventKind::Connect | EventKind::Sendto => (&x.local, Some(&x.remote)),
-                EventKind::Accept => (&x.remote, Some(&x.local)),
-                _ => (&x.local, None),
-            };
-            put(&mut out, first);
-            if let Some(second) = second {
-                out.push_str("->");
-                put(&mut out, second);
-            }
-            Some(out)
-        }
+        EventData::Net(x) if !x.name.is_empty() => Some(x.name.clone()),
+        EventData::Net(x) => Some(x.render_name(ev.kind)),
         EventData::Memfd { name, .. } => Some(format!("memfd:{name}")),
         EventData::Module { path, .. } => path.clone(),
         EventData::Namespace(x) if ev.kind == EventKind::Setns => x.target.clone(),
@@ -567,6 +540,7 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
         }
         Fid::FdName => match &ev.data {
             EventData::File(f) => s(f.path.as_str()),
+            EventData::Net(x) if !x.name.is_empty() => s(x.name.as_str()),
             _ => fd_name(ctx).map(|v| v.into()),
         },
         Fid::FdNameRaw => ev

@@ -50,6 +50,7 @@ pub fn extract_text<'c>(b: &Bound, ctx: &'c dyn Context) -> Text<'c> {
         Fid::ProcPcmdline => cmdline_str(1),
         Fid::FdName => match &ev.data {
             EventData::File(f) => Text::Str(f.path.as_str()),
+            EventData::Net(x) if !x.name.is_empty() => Text::Str(x.name.as_str()),
             _ => Text::Other,
         },
         Fid::FdNameRaw => ev
