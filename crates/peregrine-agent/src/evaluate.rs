@@ -71,12 +71,24 @@ impl HostState {
     /// the event's sequence number.
     pub fn snapshot(&mut self, mut ev: Event, num: u64) -> Snapshot {
         if let peregrine_event::EventData::Exec(x) = &mut ev.data {
-            x.exe_upper_layer = self.containers.exe_in_upper_layer(
+            let upper = self.containers.exe_upper_file(
                 &ev.process.cgroup,
                 ev.process.pid,
                 ev.process.ppid,
                 &x.exe,
             );
+            x.exe_upper_layer = upper.as_ref().map(|m| m.is_some());
+            // The image's file through /proc/PID/exe (any mount namespace);
+            // for a process already gone, its upper-layer copy if any.
+            let meta = std::fs::metadata(format!("/proc/{}/exe", ev.process.pid))
+                .ok()
+                .or_else(|| upper.flatten());
+            if let Some(m) = meta {
+                use std::os::unix::fs::MetadataExt;
+                let ns = |s: i64, n: i64| (s.max(0) as u64) * 1_000_000_000 + n.max(0) as u64;
+                x.exe_ctime_ns = Some(ns(m.ctime(), m.ctime_nsec()));
+                x.exe_mtime_ns = Some(ns(m.mtime(), m.mtime_nsec()));
+            }
         }
         self.table.observe(&mut ev);
         let container = self.containers.lookup_shared(&ev.process.cgroup).cloned();

@@ -235,6 +235,8 @@ fn decode_exec(ev: &PgExecEvent, data: &[u8]) -> EventData {
         cap_inheritable: ev.cap_inheritable,
         // Known only to the state layer (it looks at the container's root).
         exe_upper_layer: None,
+        exe_ctime_ns: None,
+        exe_mtime_ns: None,
         env,
     })
 }

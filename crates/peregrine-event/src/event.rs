@@ -169,6 +169,13 @@ pub struct Exec {
     /// state layer for processes in containers, `None` when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exe_upper_layer: Option<bool>,
+    /// Status-change and modification times of the executable (ns since
+    /// the epoch), read by the state layer at exec; `None` when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe_ctime_ns: Option<u64>,
+    /// See `exe_ctime_ns`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe_mtime_ns: Option<u64>,
     /// Environment (`NAME=value`), copied only when some rule reads
     /// `proc.env`; empty otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -45,6 +45,8 @@ pub struct ProcessView {
     /// The executable is in the container's overlayfs upper layer (see
     /// [`crate::Exec::exe_upper_layer`]); `None` when unknown.
     pub exe_upper_layer: Option<bool>,
+    /// The executable's ctime and mtime at exec (ns since the epoch).
+    pub exe_times: Option<(u64, u64)>,
 }
 
 /// Container metadata.

@@ -314,21 +314,22 @@ impl ContainerCache {
         }
     }
 
-    /// For a process in a container that just ran `exe`: is the executable
-    /// in the container's overlayfs upper layer, i.e. not part of its image
+    /// For a process in a container that just ran `exe`: the executable's
+    /// metadata when it is in the container's overlayfs upper layer, i.e.
+    /// not part of its image (`Some(None)`: it is from the image)
     /// (see [`crate::overlay`])? `None` on the host, for non-overlay roots
     /// and when it cannot be told.
     ///
     /// The upper directory is read once per container from the mount table
     /// of `pid`, or of `ppid` when `pid` has already exited (a short-lived
     /// first process).
-    pub fn exe_in_upper_layer(
+    pub fn exe_upper_file(
         &mut self,
         cgroup_leaf: &str,
         pid: u32,
         ppid: u32,
         exe: &str,
-    ) -> Option<bool> {
+    ) -> Option<Option<std::fs::Metadata>> {
         if self.offline {
             return None;
         }
@@ -347,7 +348,20 @@ impl ContainerCache {
                 self.upper.entry(id.to_string()).or_insert(u)
             }
         };
-        crate::overlay::in_upper_layer(upper.as_deref()?, exe)
+        crate::overlay::upper_file(upper.as_deref()?, exe)
+    }
+
+    /// Like [`ContainerCache::exe_upper_file`], only whether the executable
+    /// is in the upper layer.
+    pub fn exe_in_upper_layer(
+        &mut self,
+        cgroup_leaf: &str,
+        pid: u32,
+        ppid: u32,
+        exe: &str,
+    ) -> Option<bool> {
+        self.exe_upper_file(cgroup_leaf, pid, ppid, exe)
+            .map(|m| m.is_some())
     }
 
     /// Forget a container (it was destroyed).

@@ -233,6 +233,7 @@ impl ProcessTable {
                     env: self.shared_env(pid, ev.process.ppid, &x.env),
                     cmdline: cmdline_of(&ev.process.comm, &x.args),
                     exe_upper_layer: x.exe_upper_layer,
+                    exe_times: x.exe_ctime_ns.zip(x.exe_mtime_ns),
                 };
                 self.insert(view, ev.process.cgroup.clone());
             }

@@ -48,6 +48,13 @@ pub fn upper_dir_of(pid: u32) -> std::io::Result<Option<PathBuf>> {
 /// the upper layer `upper`? `None` when it cannot be told (odd path, a
 /// symlink where the kernel saw a directory, unreadable layer).
 pub fn in_upper_layer(upper: &Path, path: &str) -> Option<bool> {
+    upper_file(upper, path).map(|m| m.is_some())
+}
+
+/// The metadata of `path` in the upper layer `upper` when it is a regular
+/// file there (`Some(None)`: not in the upper layer; `None`: cannot be
+/// told). No symlink is followed, no `..` accepted.
+pub fn upper_file(upper: &Path, path: &str) -> Option<Option<std::fs::Metadata>> {
     let rel = path.strip_prefix('/')?;
     let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
     if parts.is_empty() || parts.iter().any(|c| *c == "." || *c == "..") {
@@ -58,22 +65,21 @@ pub fn in_upper_layer(upper: &Path, path: &str) -> Option<bool> {
         cur.push(part);
         let meta = match std::fs::symlink_metadata(&cur) {
             Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(None),
             Err(_) => return None,
         };
-        let last = i + 1 == parts.len();
         if meta.file_type().is_symlink() {
             return None;
         }
-        if last {
+        if i + 1 == parts.len() {
             // A whiteout (character device 0:0) marks a deleted file.
-            return Some(meta.is_file());
+            return Some(meta.is_file().then_some(meta));
         }
         if !meta.is_dir() {
-            return Some(false);
+            return Some(None);
         }
     }
-    Some(false)
+    Some(None)
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.

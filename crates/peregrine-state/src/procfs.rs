@@ -106,6 +106,7 @@ pub fn read_process(proc_root: &Path, pid: u32, boot_ns: u64) -> Option<(Process
             cmdline,
             // Processes found at start-up: their exec was not seen.
             exe_upper_layer: None,
+            exe_times: None,
         },
         cgroup,
     ))

@@ -385,6 +385,12 @@ fn a_binary_dropped_into_a_container_and_run_is_drift() {
     });
     assert_eq!(alert["priority"], "Critical");
     assert_eq!(alert["output_fields"]["proc.exepath"], "/bin/eg-drift");
+    // The copy was made just before it ran: its ctime is seconds old.
+    let since: u64 = alert["output_fields"]["proc.exe_ino.ctime_duration_proc_start"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("ctime duration: {alert}"));
+    assert!(since < 60_000_000_000, "{since} ns");
     let _ = Command::new("docker").args(["rm", "-f", &id]).output();
     let text = std::fs::read_to_string(&file).unwrap();
     let drift: Vec<&str> = text

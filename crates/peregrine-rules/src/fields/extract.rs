@@ -43,6 +43,7 @@ fn proc_at<'c>(ctx: &'c dyn Context, level: usize) -> Option<Cow<'c, ProcessView
         v.cap_permitted = x.cap_permitted;
         v.cap_inheritable = x.cap_inheritable;
         v.exe_upper_layer = x.exe_upper_layer;
+        v.exe_times = x.exe_ctime_ns.zip(x.exe_mtime_ns);
         v.env = std::sync::Arc::new(x.env.clone());
         v.start_ns = ev.ts_ns;
     }
@@ -482,7 +483,16 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
         Fid::ProcIsExeUpperLayer => p0()?.exe_upper_layer.map(Value::Bool),
         Fid::ProcIsExeFromMemfd => p0().map(|p| Value::Bool(p.exepath.starts_with("/memfd:"))),
         Fid::ProcExeIno => ev.exec().map(|x| Value::Num(x.exe_ino as i64)),
-        Fid::ProcExeInoCtime | Fid::ProcExeInoMtime | Fid::ProcExeInoCtimeDur => None,
+        Fid::ProcExeInoCtime | Fid::ProcExeInoMtime | Fid::ProcExeInoCtimeDur => {
+            let p = p0()?;
+            let (ctime, mtime) = p.exe_times?;
+            match b.def.id {
+                Fid::ProcExeInoCtime => n(ctime),
+                Fid::ProcExeInoMtime => n(mtime),
+                _ => (p.start_ns >= ctime && ctime > 0)
+                    .then(|| Value::Num((p.start_ns - ctime) as i64)),
+            }
+        }
         Fid::ProcIsVpgidLeader => p0().map(|p| Value::Bool(p.pgid != 0 && p.pgid == p.pid)),
         Fid::ProcVpgid | Fid::ProcPgid => p0().map(|p| Value::Num(p.pgid as i64)),
         Fid::ProcVpgidName | Fid::ProcVpgidExe => {

@@ -221,9 +221,9 @@ fields! {
     "proc.is_exe_upper_layer", Bool, None, ProcIsExeUpperLayer, "Executable in the container's overlayfs upper layer: written after the container started, not part of its image (absent on the host and for non-overlay roots).";
     "proc.is_exe_from_memfd", Bool, None, ProcIsExeFromMemfd, "Executable is a memfd (fileless execution).";
     "proc.exe_ino", Num, None, ProcExeIno, "Inode of the executable.";
-    "proc.exe_ino.ctime", Num, None, ProcExeInoCtime, "ctime of the executable (absent: not captured).";
-    "proc.exe_ino.mtime", Num, None, ProcExeInoMtime, "mtime of the executable (absent: not captured).";
-    "proc.exe_ino.ctime_duration_proc_start", Num, None, ProcExeInoCtimeDur, "ctime to process start (absent: not captured).";
+    "proc.exe_ino.ctime", Num, None, ProcExeInoCtime, "Status-change time of the executable at exec, ns since the epoch.";
+    "proc.exe_ino.mtime", Num, None, ProcExeInoMtime, "Modification time of the executable at exec, ns since the epoch.";
+    "proc.exe_ino.ctime_duration_proc_start", Num, None, ProcExeInoCtimeDur, "Nanoseconds from the executable's ctime to the process start (a binary changed just before it ran).";
     "proc.is_vpgid_leader", Bool, None, ProcIsVpgidLeader, "The process leads its process group.";
     "proc.vpgid", Num, None, ProcVpgid, "Process group id.";
     "proc.vpgid.name", Str, None, ProcVpgidName, "Name of the process group leader.";
