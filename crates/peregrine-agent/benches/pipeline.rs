@@ -67,6 +67,7 @@ fn state() -> HostState {
         table,
         containers: ContainerCache::offline(),
         host: Arc::new(HostInfo::default()),
+        live: false,
     }
 }
 

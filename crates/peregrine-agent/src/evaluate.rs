@@ -64,12 +64,34 @@ pub struct HostState {
     pub containers: ContainerCache,
     /// Users, host name, alert ids.
     pub host: Arc<HostInfo>,
+    /// The events happen on this host now, so an exec may be enriched from
+    /// `/proc` (drift, executable times). False for replay and benches,
+    /// whose pids are not this host's processes.
+    pub live: bool,
 }
 
 impl HostState {
     /// Apply `ev` to the state and detach what rules need from it. `num` is
     /// the event's sequence number.
     pub fn snapshot(&mut self, mut ev: Event, num: u64) -> Snapshot {
+        if self.live {
+            self.enrich_exec(&mut ev);
+        }
+        self.table.observe(&mut ev);
+        let container = self.containers.lookup_shared(&ev.process.cgroup).cloned();
+        let chain = self.table.chain(ev.process.pid, MAX_ANCESTRY);
+        Snapshot {
+            event: ev,
+            chain,
+            container,
+            num,
+        }
+    }
+
+    /// What an exec's record does not carry and the live process still
+    /// shows: whether its executable is in the container's upper layer, and
+    /// the executable's times.
+    fn enrich_exec(&mut self, ev: &mut Event) {
         if let peregrine_event::EventData::Exec(x) = &mut ev.data {
             let upper = self.containers.exe_upper_file(
                 &ev.process.cgroup,
@@ -89,15 +111,6 @@ impl HostState {
                 x.exe_ctime_ns = Some(ns(m.ctime(), m.ctime_nsec()));
                 x.exe_mtime_ns = Some(ns(m.mtime(), m.mtime_nsec()));
             }
-        }
-        self.table.observe(&mut ev);
-        let container = self.containers.lookup_shared(&ev.process.cgroup).cloned();
-        let chain = self.table.chain(ev.process.pid, MAX_ANCESTRY);
-        Snapshot {
-            event: ev,
-            chain,
-            container,
-            num,
         }
     }
 

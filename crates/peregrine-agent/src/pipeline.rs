@@ -365,6 +365,7 @@ pub fn run_with_reload(
         containers: ContainerCache::new(cfg.docker_socket.clone())
             .with_containerd(cfg.containerd_socket.clone()),
         host: host.clone(),
+        live: true,
     };
     // One counter per event kind, created once (no label allocation per event).
     let mut kind_counters = vec![None; peregrine_event::abi::KIND_MAX as usize + 1];

@@ -44,6 +44,7 @@ pub fn replay<R: Read>(
             hostname: h.hostname.clone(),
             ids: IdGen::default(),
         }),
+        live: false,
     };
     let clock = Clock::with_offset(h.clock_offset_ns as i128);
     let mut memo = engine.memo();
