@@ -351,19 +351,6 @@ impl ContainerCache {
         crate::overlay::upper_file(upper.as_deref()?, exe)
     }
 
-    /// Like [`ContainerCache::exe_upper_file`], only whether the executable
-    /// is in the upper layer.
-    pub fn exe_in_upper_layer(
-        &mut self,
-        cgroup_leaf: &str,
-        pid: u32,
-        ppid: u32,
-        exe: &str,
-    ) -> Option<bool> {
-        self.exe_upper_file(cgroup_leaf, pid, ppid, exe)
-            .map(|m| m.is_some())
-    }
-
     /// Forget a container (it was destroyed).
     pub fn forget(&mut self, id: &str) {
         self.known.remove(id);

@@ -44,16 +44,11 @@ pub fn upper_dir_of(pid: u32) -> std::io::Result<Option<PathBuf>> {
     Ok(root_upper_dir(&text))
 }
 
-/// Is `path` (absolute, as seen inside the container) a regular file in
-/// the upper layer `upper`? `None` when it cannot be told (odd path, a
-/// symlink where the kernel saw a directory, unreadable layer).
-pub fn in_upper_layer(upper: &Path, path: &str) -> Option<bool> {
-    upper_file(upper, path).map(|m| m.is_some())
-}
-
-/// The metadata of `path` in the upper layer `upper` when it is a regular
-/// file there (`Some(None)`: not in the upper layer; `None`: cannot be
-/// told). No symlink is followed, no `..` accepted.
+/// The metadata of `path` (absolute, as seen inside the container) in the
+/// upper layer `upper` when it is a regular file there (`Some(None)`: not
+/// in the upper layer; `None`: cannot be told — odd path, a symlink where
+/// the kernel saw a directory, unreadable layer). No symlink is followed,
+/// no `..` accepted.
 pub fn upper_file(upper: &Path, path: &str) -> Option<Option<std::fs::Metadata>> {
     let rel = path.strip_prefix('/')?;
     let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
@@ -129,6 +124,10 @@ mod tests {
         );
         assert_eq!(root_upper_dir("garbage\n\n- - -"), None);
         assert_eq!(root_upper_dir(""), None);
+    }
+
+    fn in_upper_layer(upper: &Path, path: &str) -> Option<bool> {
+        upper_file(upper, path).map(|m| m.is_some())
     }
 
     #[test]
