@@ -400,16 +400,31 @@ static __always_inline void pg_put_file(struct pg_scratch *sc, __u8 *data, __u32
 	ev->aux[3] = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
 }
 
-/* The directory a relative path is resolved against: dirfd or cwd. */
-static __always_inline void pg_put_base(struct pg_scratch *sc, __u8 *data, __u32 *pos,
-					struct pg_syscall_event *ev, struct task_struct *task,
-					long dirfd)
+/*
+ * The directory a relative path is resolved against: dirfd or cwd. An
+ * absolute path is resolved against the task's root instead, which is sent
+ * only when it is not the root of the mount namespace (a chroot): user space
+ * then reports the path as the rest of the namespace sees it, as it does for
+ * paths resolved from a struct file.
+ */
+static __always_inline void pg_put_base_of(struct pg_scratch *sc, __u8 *data, __u32 *pos,
+					   struct pg_syscall_event *ev, struct task_struct *task,
+					   long dirfd, struct pg_str *first)
 {
-	struct pg_str *first = &ev->str[0];
 	if (first->len > 0) {
 		__u8 c = data[first->off & (PG_DATA_MAX - 1)];
-		if (c == '/')
+		if (c == '/') {
+			struct fs_struct *fs = BPF_CORE_READ(task, fs);
+			__u32 before = *pos;
+			pg_put_path(sc, data, pos, &ev->str[3], &fs->root);
+			if (ev->str[3].len <= 1) {
+				/* "/": not chrooted, nothing to add. */
+				ev->str[3].len = 0;
+				ev->str[3].off = 0;
+				*pos = before;
+			}
 			return;
+		}
 	}
 	if ((int)dirfd == PG_AT_FDCWD) {
 		struct fs_struct *fs = BPF_CORE_READ(task, fs);
@@ -419,6 +434,48 @@ static __always_inline void pg_put_base(struct pg_scratch *sc, __u8 *data, __u32
 		if (f)
 			pg_put_path(sc, data, pos, &ev->str[3], &f->f_path);
 	}
+}
+
+/*
+ * glibc's lchmod and fchmodat(AT_SYMLINK_NOFOLLOW) open the file with O_PATH
+ * and chmod its magic link, "/proc/self/fd/N" (tar and cp -a restoring modes
+ * do this for every file): resolve N to the file, as for open's new fd.
+ */
+static __always_inline void pg_put_proc_self_fd(struct pg_scratch *sc, __u8 *data, __u32 *pos,
+						struct pg_syscall_event *ev,
+						struct task_struct *task)
+{
+	const char prefix[] = "/proc/self/fd/";
+	__u32 len = ev->str[0].len;
+	__u32 off = ev->str[0].off;
+	if (len <= 14 || len > 20 || off > PG_DATA_MAX - 32)
+		return;
+#pragma unroll
+	for (int i = 0; i < 14; i++) {
+		if (data[(off + i) & (PG_DATA_MAX - 1)] != prefix[i])
+			return;
+	}
+	long fd = 0;
+	int bad = 0;
+#pragma unroll
+	for (int i = 14; i < 20; i++) {
+		__u8 c = data[(off + i) & (PG_DATA_MAX - 1)];
+		if (i < (int)len) {
+			bad |= c < '0' || c > '9';
+			fd = fd * 10 + (c - '0');
+		}
+	}
+	if (bad)
+		return;
+	pg_put_file(sc, data, pos, ev, &ev->str[2], pg_fd_file(task, fd));
+}
+
+/* The base of str[0] (the object of every file syscall but symlink). */
+static __always_inline void pg_put_base(struct pg_scratch *sc, __u8 *data, __u32 *pos,
+					struct pg_syscall_event *ev, struct task_struct *task,
+					long dirfd)
+{
+	pg_put_base_of(sc, data, pos, ev, task, dirfd, &ev->str[0]);
 }
 
 static __always_inline void pg_fill_sock(struct pg_syscall_event *ev, struct task_struct *task,
@@ -805,25 +862,38 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 	case PG_SYS_FINIT_MODULE:
 		pg_put_file(sc, data, &pos, ev, &ev->str[2], pg_fd_file(task, (long)a[0]));
 		break;
-	case PG_SYS_UNLINK:
-	case PG_SYS_RMDIR:
 	case PG_SYS_CHMOD:
 	case PG_SYS_CHOWN:
 	case PG_SYS_LCHOWN:
+		pg_put_proc_self_fd(sc, data, &pos, ev, task);
+		pg_put_base(sc, data, &pos, ev, task, PG_AT_FDCWD);
+		break;
+	case PG_SYS_FCHMODAT:
+	case PG_SYS_FCHMODAT2:
+	case PG_SYS_FCHOWNAT:
+		pg_put_proc_self_fd(sc, data, &pos, ev, task);
+		pg_put_base(sc, data, &pos, ev, task, (long)a[0]);
+		break;
+	case PG_SYS_UNLINK:
+	case PG_SYS_RMDIR:
 	case PG_SYS_MKDIR:
 	case PG_SYS_RENAME:
 	case PG_SYS_LINK:
 		pg_put_base(sc, data, &pos, ev, task, PG_AT_FDCWD);
 		break;
 	case PG_SYS_UNLINKAT:
-	case PG_SYS_FCHMODAT:
-	case PG_SYS_FCHMODAT2:
-	case PG_SYS_FCHOWNAT:
 	case PG_SYS_MKDIRAT:
 	case PG_SYS_RENAMEAT:
 	case PG_SYS_RENAMEAT2:
 	case PG_SYS_LINKAT:
 		pg_put_base(sc, data, &pos, ev, task, (long)a[0]);
+		break;
+	case PG_SYS_SYMLINK:
+		/* symlink(target, linkpath): the object is linkpath. */
+		pg_put_base_of(sc, data, &pos, ev, task, PG_AT_FDCWD, &ev->str[1]);
+		break;
+	case PG_SYS_SYMLINKAT:
+		pg_put_base_of(sc, data, &pos, ev, task, (long)a[1], &ev->str[1]);
 		break;
 	case PG_SYS_CONNECT:
 	case PG_SYS_BIND:
@@ -923,3 +993,6 @@ PG_SYSCALL(memfd_create, PG_KIND_MEMFD_CREATE, PG_SYS_MEMFD_CREATE)
 PG_SYSCALL(init_module, PG_KIND_MODULE_LOAD, PG_SYS_INIT_MODULE)
 PG_SYSCALL(finit_module, PG_KIND_MODULE_LOAD, PG_SYS_FINIT_MODULE)
 PG_SYSCALL(bpf, PG_KIND_BPF, PG_SYS_BPF)
+
+/* ------------------------------------------------- syscall id stream */
+#include "syscall_stream.bpf.h"

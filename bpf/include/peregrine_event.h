@@ -18,7 +18,7 @@
 #include <linux/types.h>
 #endif
 
-#define PG_ABI_VERSION 1
+#define PG_ABI_VERSION 2
 
 #define PG_COMM_LEN 16
 #define PG_CGROUP_NAME_LEN 128
@@ -65,7 +65,9 @@ enum pg_kind {
 	/* sendto/sendmsg with an explicit destination */
 	PG_KIND_SENDTO = 28,
 	PG_KIND_USERFAULTFD = 29,
-	PG_KIND_MAX = 30,
+	/* a batch of raw syscall ids of one thread (struct pg_sysids_event) */
+	PG_KIND_SYSCALLS = 30,
+	PG_KIND_MAX = 31,
 };
 
 /* Drop/emit counter categories. */
@@ -219,8 +221,12 @@ struct pg_sock {
  * `aux`, `sock` and `str[]` depends on the syscall:
  *  str[0] first path / name / sockaddr bytes as given by user space
  *  str[1] second path (rename/link/symlink target), mount target
- *  str[2] path resolved in the kernel (new fd of open, fd argument), fstype
- *  str[3] directory a relative str[0] is relative to (cwd or dirfd)
+ *  str[2] path resolved in the kernel (new fd of open, fd argument, the file
+ *         behind a "/proc/self/fd/N" str[0] of chmod/chown), fstype
+ *  str[3] directory a relative str[0] is relative to (cwd or dirfd); for an
+ *         absolute str[0], the task's root when it is not the mount
+ *         namespace's root (chroot), empty otherwise. For symlink and
+ *         symlinkat the same for str[1] (the link created).
  *  aux: openat2 flags/mode, capset effective/permitted/inheritable,
  *       bpf prog type, inode/dev of the object where known.
  */
@@ -251,6 +257,31 @@ struct pg_config {
 #define PG_CFG_EXEC_ENV 64u     /* copy the environment at exec (rules read proc.env) */
 #define PG_CFG_ALL_SOCKETS 32u  /* socket(2) of AF_UNIX/AF_INET/AF_INET6 too (otherwise
 				 * dropped at entry: every connection makes one) */
+
+#define PG_CFG_STREAM_COMM 128u   /* stream syscall ids of comms in STREAM_COMMS */
+#define PG_CFG_STREAM_CGROUP 256u /* stream syscall ids of cgroup ids in STREAM_CGROUPS */
+
+/*
+ * Syscall id stream (opt-in, for the anomaly model): every syscall entry of
+ * a selected thread appends its raw (x86_64) id to a per-thread buffer; the
+ * buffer is written as one record when full, when its oldest id is older
+ * than PG_SYSIDS_FLUSH_NS at the next syscall, at exec and at thread exit.
+ * A full record is 8 + 2 * PG_SYSIDS_MAX bytes after the common header:
+ * about 2.9 bytes per syscall. The record is cut after ids[count - 1].
+ */
+#define PG_SYSIDS_MAX 256
+#define PG_SYSIDS_FLUSH_NS 200000000ULL /* 200 ms */
+#define PG_SYSIDS_F_EXIT 1u /* the thread exited after the last id */
+#define PG_SYSIDS_F_EXEC 2u /* the thread exec'd after the last id (new program) */
+
+/* PG_KIND_SYSCALLS. hdr.ts_ns is the flush time. */
+struct pg_sysids_event {
+	struct pg_header hdr;
+	__u16 count; /* ids in ids[] */
+	__u16 flags; /* PG_SYSIDS_F_* */
+	__u32 _pad;
+	__u16 ids[PG_SYSIDS_MAX];
+};
 
 /* Per-CPU counters, one entry per category. */
 struct pg_counters {

@@ -7,7 +7,12 @@ fn main() {
     let bpf = manifest.join("../../bpf");
     let src = bpf.join("peregrine.bpf.c");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("peregrine.bpf.o");
-    for f in ["peregrine.bpf.c", "include/peregrine_event.h", "vmlinux.h"] {
+    for f in [
+        "peregrine.bpf.c",
+        "syscall_stream.bpf.h",
+        "include/peregrine_event.h",
+        "vmlinux.h",
+    ] {
         println!("cargo:rerun-if-changed={}", bpf.join(f).display());
     }
     println!("cargo:rerun-if-env-changed=CLANG");

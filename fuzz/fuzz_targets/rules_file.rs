@@ -1,6 +1,7 @@
 #![no_main]
 //! Any rules file loads or yields diagnostics, never a panic; what loads
-//! is evaluated (the compiled program runs) on a few events.
+//! is evaluated (the compiled program runs, sequence rules follow) on a
+//! few events.
 use libfuzzer_sys::fuzz_target;
 use peregrine_event::{Event, EventData, EventKind, Exec, FileOp, Process, Syscall};
 use peregrine_rules::context::EventOnly;
@@ -43,8 +44,12 @@ fn events() -> Vec<Event> {
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(engine) = peregrine_rules::Engine::from_str("fuzz.yaml", s) {
+            // Sequence rules (extension) follow the same events in order.
+            let mut tracker = peregrine_rules::sequence::Tracker::new(engine.sequences());
+            let mut memo = engine.memo();
             for ev in events() {
                 let _ = engine.evaluate(&EventOnly(&ev));
+                let _ = tracker.observe(engine.sequences(), &EventOnly(&ev), &mut memo);
             }
         }
     }

@@ -5,12 +5,12 @@
 //! `cargo bench -p peregrine-agent --bench pipeline` prints events/s per
 //! mode and the ratio to the serial run. `PG_EVENTS` sets the stream length.
 use peregrine_agent::context::HostInfo;
-use peregrine_agent::evaluate::HostState;
 use peregrine_agent::metrics::Metrics;
+use peregrine_agent::stages::state::StateStage;
 use peregrine_agent::workers::{RuleSet, Workers};
 use peregrine_event::*;
 use peregrine_rules::Engine;
-use peregrine_state::{ContainerCache, ProcessTable};
+use peregrine_state::{HostState, ProcessTable};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,7 +51,7 @@ fn view(pid: u32, ppid: u32, name: &str, exe: &str) -> ProcessView {
     }
 }
 
-fn state() -> HostState {
+fn state() -> StateStage {
     let mut table = ProcessTable::new(65536);
     table.insert(
         view(1, 0, "systemd", "/usr/lib/systemd/systemd"),
@@ -63,12 +63,10 @@ fn state() -> HostState {
         let (n, e) = NAMES[i as usize % NAMES.len()];
         table.insert(view(1000 + i, 999, n, e), String::new());
     }
-    HostState {
-        table,
-        containers: ContainerCache::offline(),
-        host: Arc::new(HostInfo::default()),
-        live: false,
-    }
+    StateStage::offline(
+        HostState::offline(table, peregrine_state::DEFAULT_MAX_CONTAINERS),
+        Arc::new(HostInfo::default()),
+    )
 }
 
 fn stream(n: usize) -> Vec<Event> {
@@ -162,7 +160,7 @@ fn main() {
     let serial = n as f64 / t.elapsed().as_secs_f64();
     println!(
         "{:<36}{serial:>10.0} events/s  1.00x  ({alerts} alerts)",
-        "serial (HostState::evaluate)"
+        "serial (StateStage::evaluate)"
     );
 
     for workers in 0..=cores.max(2) {
@@ -172,7 +170,7 @@ fn main() {
         let mut st = state();
         let (tx, rx) = std::sync::mpsc::sync_channel(4096);
         let drain = std::thread::spawn(move || rx.iter().count());
-        let mut w = Workers::spawn(workers, set, st.host.clone(), tx, Metrics::new());
+        let mut w = Workers::spawn(workers, set, st.host().clone(), tx, Metrics::new());
         let events = stream(n);
         let t = Instant::now();
         for (i, ev) in events.into_iter().enumerate() {

@@ -35,11 +35,38 @@ impl IdGen {
     }
 }
 
-/// Build the alert for a rule match.
+/// The alert of a match on an event at `ts_ns` from `source`, without
+/// process or container context (every source's alerts start here: the
+/// output's time prefix follows `time_format_iso_8601`).
+pub fn bare(m: Match, ts_ns: u64, source: &str, host: &HostInfo) -> Alert {
+    let time = rfc3339(ts_ns);
+    let stamp = if host.iso_time {
+        &time[..]
+    } else {
+        &time[11..29]
+    };
+    let output = format!("{stamp}: {} {}", m.priority, m.output);
+    Alert {
+        time,
+        rule: m.rule,
+        priority: m.priority,
+        source: source.into(),
+        hostname: host.hostname.clone(),
+        output,
+        output_fields: m.output_fields,
+        tags: m.tags,
+        id: host.ids.next(),
+        count: 1,
+        container: None,
+        ancestry: Vec::new(),
+    }
+}
+
+/// Build the alert for a rule match on a syscall event: [`bare`] plus the
+/// container and the process ancestry.
 pub fn build(m: Match, snap: &Snapshot, host: &HostInfo) -> Alert {
-    let time = rfc3339(snap.event.ts_ns);
-    let output = format!("{}: {} {}", &time[11..29], m.priority, m.output);
-    let ancestry = snap
+    let mut alert = bare(m, snap.event.ts_ns, "syscall", host);
+    alert.ancestry = snap
         .chain
         .iter()
         .take(16)
@@ -50,27 +77,15 @@ pub fn build(m: Match, snap: &Snapshot, host: &HostInfo) -> Alert {
             cmdline: p.cmdline.clone(),
         })
         .collect();
-    Alert {
-        time,
-        rule: m.rule,
-        priority: m.priority,
-        source: "syscall".into(),
-        hostname: host.hostname.clone(),
-        output,
-        output_fields: m.output_fields,
-        tags: m.tags,
-        id: host.ids.next(),
-        count: 1,
-        container: snap.container.as_deref().map(|c| ContainerInfo {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            image: c.image.clone(),
-            privileged: c.privileged,
-            k8s_namespace: c.labels.get("io.kubernetes.pod.namespace").cloned(),
-            k8s_pod: c.labels.get("io.kubernetes.pod.name").cloned(),
-        }),
-        ancestry,
-    }
+    alert.container = snap.container.as_deref().map(|c| ContainerInfo {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        image: c.image.clone(),
+        privileged: c.privileged,
+        k8s_namespace: c.labels.get("io.kubernetes.pod.namespace").cloned(),
+        k8s_pod: c.labels.get("io.kubernetes.pod.name").cloned(),
+    });
+    alert
 }
 
 #[cfg(test)]

@@ -31,6 +31,11 @@ pub struct HostInfo {
     pub hostname: String,
     /// Alert id source.
     pub ids: crate::alert::IdGen,
+    /// Prefix alert outputs with the full ISO 8601 time instead of the time
+    /// of day (Falco's `time_format_iso_8601`).
+    pub iso_time: bool,
+    /// `append_output`: more output text and fields for chosen rules.
+    pub append: crate::append_output::Appender,
 }
 
 /// Everything a rule may look at for one event.

@@ -1,16 +1,13 @@
-//! The per-event steps shared by the live agent and replay: update the host
-//! state with the event and take a [`Snapshot`] (one thread, in event
-//! order), then evaluate the rules on the snapshot and build the alerts
-//! (any thread).
+//! The rules' per-event step shared by the live agent and replay: evaluate
+//! the rules on a [`Snapshot`] (taken by the state stage,
+//! [`crate::stages::state`]) and build the alerts (any thread); and the
+//! threshold gate alerts pass before routing.
 
 use crate::alert::{self, Alert};
 use crate::context::{AgentContext, HostInfo, Snapshot};
-use peregrine_event::Event;
 use peregrine_rules::eval::Memo;
 use peregrine_rules::threshold::{ThresholdGate, ThresholdMark};
 use peregrine_rules::Engine;
-use peregrine_state::{ContainerCache, ProcessTable};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// An alert as a rule raised it; threshold rules' alerts still have to
@@ -21,6 +18,9 @@ pub struct Raised {
     pub alert: Alert,
     /// What the match contributes to its rule's threshold, if it has one.
     pub threshold: Option<ThresholdMark>,
+    /// The actions the rule asks for and their target (rules with
+    /// `actions:` only).
+    pub response: Option<Box<crate::actions::Planned>>,
 }
 
 /// Apply a rule's threshold: `None` while its group is below the count;
@@ -53,79 +53,29 @@ pub fn pass_threshold(raised: Raised, gate: &mut ThresholdGate) -> Option<Alert>
     Some(alert)
 }
 
+/// What a match of `rule` asks to be done, to the event's process and file.
+fn planned(
+    rule: &peregrine_rules::compile::CompiledRule,
+    snap: &Snapshot,
+) -> crate::actions::Planned {
+    let ev = &snap.event;
+    let file = ev
+        .file()
+        .map(|f| f.path.clone())
+        .or_else(|| ev.exec().map(|e| e.exe.clone()))
+        .filter(|p| !p.is_empty());
+    crate::actions::Planned {
+        actions: rule.actions.clone(),
+        target: crate::actions::Target {
+            pid: ev.process.pid,
+            file,
+            container: snap.container.as_ref().map(|c| c.id.clone()),
+        },
+    }
+}
+
 /// Deepest ancestry a snapshot carries (the rule fields stop there too).
-pub const MAX_ANCESTRY: usize = 64;
-
-/// What the rules look at besides the event.
-pub struct HostState {
-    /// Process table.
-    pub table: ProcessTable,
-    /// Container metadata.
-    pub containers: ContainerCache,
-    /// Users, host name, alert ids.
-    pub host: Arc<HostInfo>,
-    /// The events happen on this host now, so an exec may be enriched from
-    /// `/proc` (drift, executable times). False for replay and benches,
-    /// whose pids are not this host's processes.
-    pub live: bool,
-}
-
-impl HostState {
-    /// Apply `ev` to the state and detach what rules need from it. `num` is
-    /// the event's sequence number.
-    pub fn snapshot(&mut self, mut ev: Event, num: u64) -> Snapshot {
-        if self.live {
-            self.enrich_exec(&mut ev);
-        }
-        self.table.observe(&mut ev);
-        let container = self.containers.lookup_shared(&ev.process.cgroup).cloned();
-        let chain = self.table.chain(ev.process.pid, MAX_ANCESTRY);
-        Snapshot {
-            event: ev,
-            chain,
-            container,
-            num,
-        }
-    }
-
-    /// What an exec's record does not carry and the live process still
-    /// shows: whether its executable is in the container's upper layer, and
-    /// the executable's times.
-    fn enrich_exec(&mut self, ev: &mut Event) {
-        if let peregrine_event::EventData::Exec(x) = &mut ev.data {
-            let upper = self.containers.exe_upper_file(
-                &ev.process.cgroup,
-                ev.process.pid,
-                ev.process.ppid,
-                &x.exe,
-            );
-            x.exe_upper_layer = upper.as_ref().map(|m| m.is_some());
-            // The image's file through /proc/PID/exe (any mount namespace);
-            // for a process already gone, its upper-layer copy if any.
-            let meta = std::fs::metadata(format!("/proc/{}/exe", ev.process.pid))
-                .ok()
-                .or_else(|| upper.flatten());
-            if let Some(m) = meta {
-                use std::os::unix::fs::MetadataExt;
-                let ns = |s: i64, n: i64| (s.max(0) as u64) * 1_000_000_000 + n.max(0) as u64;
-                x.exe_ctime_ns = Some(ns(m.ctime(), m.ctime_nsec()));
-                x.exe_mtime_ns = Some(ns(m.mtime(), m.mtime_nsec()));
-            }
-        }
-    }
-
-    /// Snapshot and evaluate in one step (replay, single-threaded use).
-    pub fn evaluate(
-        &mut self,
-        engine: &Engine,
-        memo: &mut Memo,
-        ev: Event,
-        num: u64,
-    ) -> (Vec<Raised>, Duration) {
-        let snap = self.snapshot(ev, num);
-        evaluate(engine, memo, &snap, &self.host)
-    }
-}
+pub use peregrine_state::MAX_ANCESTRY;
 
 /// Evaluate `engine` on a snapshot; the alerts raised, and the time the
 /// rule evaluation itself took.
@@ -143,7 +93,12 @@ pub fn evaluate(
     let alerts = matched
         .into_iter()
         .map(|r| {
-            let (output, output_fields) = r.output.render(&ctx);
+            let (mut output, mut output_fields) = r.output.render(&ctx);
+            if !host.append.is_empty() {
+                let rule = (r.name.as_str(), r.tags.as_slice(), r.source.as_str());
+                host.append
+                    .apply(rule, &ctx, &mut output, &mut output_fields);
+            }
             let m = peregrine_rules::Match {
                 rule: r.name.clone(),
                 priority: r.priority,
@@ -154,6 +109,7 @@ pub fn evaluate(
             Raised {
                 alert: alert::build(m, snap, host),
                 threshold: r.threshold.as_ref().map(|t| t.mark(&ctx)),
+                response: (!r.actions.is_empty()).then(|| Box::new(planned(r, snap))),
             }
         })
         .collect();

@@ -40,6 +40,23 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+/// Labels: response action and its outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResponseLabel {
+    /// `kill`, `kill_tree`, `quarantine`, `block`.
+    pub action: String,
+    /// `done`, `failed`, `skipped`, `monitor` (would have acted), `missed`
+    /// (an enforced block that did not stop the operation).
+    pub outcome: String,
+}
+
+/// Label: which counter of the fanotify blocker.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BlockLabel {
+    /// `requests`, `decisions`, `cache_hits`, `exempt`, `denials`, `timeouts`, `errors`.
+    pub counter: String,
+}
+
 /// Label: sink.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SinkLabel {
@@ -76,8 +93,18 @@ pub struct Metrics {
     pub process_evictions: Counter,
     /// Containers known.
     pub containers: Gauge,
+    /// Containers forgotten because the container bound was reached.
+    pub container_evictions: Counter,
     /// Rule reloads by outcome.
     pub rule_reloads: Family<ResultLabel, Counter>,
+    /// Sequence rules' partial matches, evictions and completions.
+    pub sequences: crate::stages::sequence::SequenceMetrics,
+    /// Response actions by action and outcome.
+    pub response_actions: Family<ResponseLabel, Counter>,
+    /// The fanotify blocker's counters (absolute, published periodically).
+    pub block: Family<BlockLabel, Gauge>,
+    /// Behaviour profiles' counters (absolute, published every second).
+    pub profiles: Family<CategoryLabel, Gauge>,
     healthy: AtomicBool,
     last_kernel: [AtomicU64; 12],
 }
@@ -85,6 +112,12 @@ pub struct Metrics {
 impl Metrics {
     /// A fresh set of metrics.
     pub fn new() -> Arc<Metrics> {
+        Metrics::with_hooks(&[])
+    }
+
+    /// A fresh set of metrics plus those the `hooks` register (detectors
+    /// from outside this crate: the anomaly model's scorer table).
+    pub fn with_hooks(hooks: &[crate::wiring::MetricsHook]) -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("peregrine");
         let m = Metrics {
             events: Family::default(),
@@ -100,7 +133,12 @@ impl Metrics {
             processes: Gauge::default(),
             process_evictions: Counter::default(),
             containers: Gauge::default(),
+            container_evictions: Counter::default(),
             rule_reloads: Family::default(),
+            sequences: Default::default(),
+            response_actions: Family::default(),
+            block: Family::default(),
+            profiles: Family::default(),
             healthy: AtomicBool::new(true),
             last_kernel: Default::default(),
             registry: Registry::default(),
@@ -159,10 +197,34 @@ impl Metrics {
         );
         registry.register("containers", "Containers known", m.containers.clone());
         registry.register(
+            "container_evictions",
+            "Containers forgotten because the container bound was reached",
+            m.container_evictions.clone(),
+        );
+        registry.register(
             "rule_reloads",
             "Rule reloads by outcome",
             m.rule_reloads.clone(),
         );
+        m.sequences.register(&mut registry);
+        registry.register(
+            "response_actions",
+            "Response actions by action and outcome (monitor: would have acted)",
+            m.response_actions.clone(),
+        );
+        registry.register(
+            "block",
+            "Exec/open permission requests of the fanotify blocker, by counter",
+            m.block.clone(),
+        );
+        registry.register(
+            "profiles",
+            "Behaviour profiles: profiles, monitored, items, learned, drifts, dropped_items (profile full), refused_units (too many profiles)",
+            m.profiles.clone(),
+        );
+        for hook in hooks {
+            (hook.0)(&mut registry);
+        }
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -182,6 +244,25 @@ impl Metrics {
             self.kernel_filtered
                 .get_or_create(&l)
                 .inc_by(slot(6 + cat, filtered));
+        }
+    }
+
+    /// Publish the blocker's counters.
+    pub fn set_block(&self, b: &peregrine_respond::block::BlockMetricsSnapshot) {
+        for (name, v) in [
+            ("requests", b.requests),
+            ("decisions", b.decisions),
+            ("cache_hits", b.cache_hits),
+            ("exempt", b.exempt),
+            ("denials", b.denials),
+            ("timeouts", b.timeouts),
+            ("errors", b.errors),
+        ] {
+            self.block
+                .get_or_create(&BlockLabel {
+                    counter: name.into(),
+                })
+                .set(v as i64);
         }
     }
 

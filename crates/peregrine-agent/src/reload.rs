@@ -12,8 +12,10 @@ use std::time::Duration;
 
 type Stamp = Option<(i64, i64, u64, u64)>;
 
+/// Stamps of every file the rules paths stand for (a directory's files
+/// and the directory itself, so that adding or removing a file counts).
 fn stamps(paths: &[PathBuf]) -> Vec<Stamp> {
-    paths
+    peregrine_rules::sources::watched(paths)
         .iter()
         .map(|p| {
             std::fs::metadata(p)
@@ -89,6 +91,46 @@ mod tests {
         }
         std::thread::sleep(Duration::from_millis(400));
         assert!(!reload.load(Ordering::SeqCst), "one change, one reload");
+        stop.store(true, Ordering::SeqCst);
+        h.join().unwrap();
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+#[cfg(test)]
+mod directory_tests {
+    use super::*;
+
+    #[test]
+    fn a_file_added_to_a_watched_rules_directory_raises_the_flag() {
+        let dir = std::env::temp_dir().join(format!("pg-watch-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.yaml"), "[]").unwrap();
+        let reload = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let h = watch_files(
+            vec![dir.clone()],
+            Duration::from_millis(100),
+            reload.clone(),
+            stop.clone(),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!reload.load(Ordering::SeqCst), "no change, no reload");
+        std::fs::write(dir.join("b.yaml"), "[]").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !reload.swap(false, Ordering::SeqCst) {
+            assert!(std::time::Instant::now() < deadline, "new file not seen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Editing a file inside it counts too.
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(dir.join("a.yaml"), "[ ]\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !reload.swap(false, Ordering::SeqCst) {
+            assert!(std::time::Instant::now() < deadline, "edit not seen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         stop.store(true, Ordering::SeqCst);
         h.join().unwrap();
         std::fs::remove_dir_all(dir).ok();

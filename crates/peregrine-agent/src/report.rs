@@ -79,20 +79,25 @@ pub fn kernel_release() -> String {
         .unwrap_or_default()
 }
 
-/// The rules of an engine, as a server lists them.
+/// The rules of an engine, then its sequence rules, as a server lists them.
 pub fn rule_infos(engine: &Engine) -> Vec<RuleInfo> {
-    engine
-        .rules()
-        .iter()
-        .map(|r| RuleInfo {
-            name: r.name.clone(),
-            priority: r.priority,
-            tags: r.tags.clone(),
-            desc: r.desc.trim().to_string(),
-            enabled: true,
-            file: r.at.source.name.clone(),
-        })
-        .collect()
+    let rules = engine.rules().iter().map(|r| RuleInfo {
+        name: r.name.clone(),
+        priority: r.priority,
+        tags: r.tags.clone(),
+        desc: r.desc.trim().to_string(),
+        enabled: true,
+        file: r.at.source.name.clone(),
+    });
+    let seqs = engine.sequences().list().iter().map(|s| RuleInfo {
+        name: s.name.clone(),
+        priority: s.priority,
+        tags: s.tags.clone(),
+        desc: s.desc.trim().to_string(),
+        enabled: true,
+        file: s.at.source.name.clone(),
+    });
+    rules.chain(seqs).collect()
 }
 
 /// Check a server URL (http or https with a host). `Ok(true)` when it is
@@ -144,6 +149,7 @@ impl ServerLink {
             min_priority: Priority::Debug,
             format: HttpFormat::Json,
             ca_file: self.ca_file.clone(),
+            shape: Default::default(),
         })
     }
 }

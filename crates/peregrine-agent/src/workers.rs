@@ -11,6 +11,7 @@
 use crate::context::{HostInfo, Snapshot};
 use crate::evaluate::Raised;
 use crate::metrics::Metrics;
+use crate::stages::detect::{Detector, DetectorFactory, RulesDetector};
 use peregrine_rules::Engine;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
@@ -48,7 +49,8 @@ impl RuleSet {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    fn generation(&self) -> u64 {
+    /// Generation of the engine in force (bumped by each replace).
+    pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 }
@@ -75,47 +77,35 @@ pub fn partition(tgid: u32, n: usize) -> usize {
     ((tgid.wrapping_mul(0x9E37_79B9) >> 16) as usize) % n.max(1)
 }
 
-/// Evaluates snapshots with the rule set in force (picking up reloads) and
-/// sends what they raise: the inline mode and every worker thread use one.
+/// Runs every detector on snapshots and sends what they raise: the inline
+/// mode and every worker thread use one.
 struct Evaluator {
-    rules: Arc<RuleSet>,
-    generation: u64,
-    engine: Arc<Engine>,
-    memo: peregrine_rules::eval::Memo,
+    detectors: Vec<Box<dyn Detector>>,
     host: Arc<HostInfo>,
     alerts: SyncSender<Raised>,
-    metrics: Arc<Metrics>,
+    found: Vec<Raised>,
 }
 
 impl Evaluator {
     fn new(
-        rules: Arc<RuleSet>,
+        factories: &[DetectorFactory],
         host: Arc<HostInfo>,
         alerts: SyncSender<Raised>,
-        metrics: Arc<Metrics>,
     ) -> Evaluator {
-        let (generation, engine) = rules.current();
         Evaluator {
-            rules,
-            generation,
-            memo: engine.memo(),
-            engine,
+            detectors: factories.iter().map(|f| f()).collect(),
             host,
             alerts,
-            metrics,
+            found: Vec::new(),
         }
     }
 
     /// False when the alert stage is gone.
     fn eval(&mut self, snap: &Snapshot) -> bool {
-        if self.rules.generation() != self.generation {
-            (self.generation, self.engine) = self.rules.current();
-            self.memo = self.engine.memo();
+        for d in &mut self.detectors {
+            d.detect(snap, &self.host, &mut self.found);
         }
-        let (found, took) =
-            crate::evaluate::evaluate(&self.engine, &mut self.memo, snap, &self.host);
-        self.metrics.rule_eval_seconds.observe(took.as_secs_f64());
-        found.into_iter().all(|a| self.alerts.send(a).is_ok())
+        self.found.drain(..).all(|a| self.alerts.send(a).is_ok())
     }
 }
 
@@ -144,6 +134,19 @@ impl Workers {
         alerts: SyncSender<Raised>,
         metrics: Arc<Metrics>,
     ) -> Workers {
+        let rules = RulesDetector::factory(rules, metrics.clone());
+        Workers::spawn_detectors(n, &[rules], host, alerts, metrics)
+    }
+
+    /// Start `n` workers, each with one instance of every detector of
+    /// `factories` (0: inline, on the thread that pushes).
+    pub fn spawn_detectors(
+        n: usize,
+        factories: &[DetectorFactory],
+        host: Arc<HostInfo>,
+        alerts: SyncSender<Raised>,
+        metrics: Arc<Metrics>,
+    ) -> Workers {
         if n == 0 {
             return Workers {
                 txs: Vec::new(),
@@ -152,7 +155,7 @@ impl Workers {
                 spare: Vec::new(),
                 handles: Vec::new(),
                 metrics: metrics.clone(),
-                inline: Some(Evaluator::new(rules, host, alerts, metrics)),
+                inline: Some(Evaluator::new(factories, host, alerts)),
                 healthy: true,
             };
         }
@@ -162,13 +165,13 @@ impl Workers {
         for i in 0..n {
             let done_tx = done_tx.clone();
             let (tx, rx) = sync_channel::<Vec<Snapshot>>(QUEUE_BATCHES);
-            let mut evaluator =
-                Evaluator::new(rules.clone(), host.clone(), alerts.clone(), metrics.clone());
+            let mut evaluator = Evaluator::new(factories, host.clone(), alerts.clone());
+            let worker_metrics = metrics.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("pg-rules-{i}"))
                 .spawn(move || {
                     while let Ok(batch) = rx.recv() {
-                        evaluator.metrics.queue_depth.dec();
+                        worker_metrics.queue_depth.dec();
                         for snap in &batch {
                             if !evaluator.eval(snap) {
                                 return;

@@ -5,7 +5,7 @@
 //! and checks every size and field offset against these definitions.
 
 /// Version of the kernel/user ABI (`PG_ABI_VERSION`).
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// Length of `comm` (`PG_COMM_LEN`).
 pub const COMM_LEN: usize = 16;
 /// Length of the cgroup leaf name (`PG_CGROUP_NAME_LEN`).
@@ -19,7 +19,7 @@ pub const ARGS_MAX: usize = 4096;
 /// Longest prefix in the path prefix filter (`PG_PREFIX_MAX`).
 pub const PREFIX_MAX: usize = 256;
 /// Number of kinds (`PG_KIND_MAX`).
-pub const KIND_MAX: u16 = 30;
+pub const KIND_MAX: u16 = 31;
 /// Number of counter categories (`PG_CAT_MAX`).
 pub const CAT_MAX: u32 = 6;
 
@@ -43,6 +43,19 @@ pub const CFG_EXEC_ENV: u32 = 64;
 pub const EXEC_F_ENV_TRUNCATED: u32 = 4;
 /// `PG_CFG_ALL_SOCKETS`.
 pub const CFG_ALL_SOCKETS: u32 = 32;
+/// `PG_CFG_STREAM_COMM`: stream syscall ids of the comms in `STREAM_COMMS`.
+pub const CFG_STREAM_COMM: u32 = 128;
+/// `PG_CFG_STREAM_CGROUP`: stream syscall ids of the cgroups in `STREAM_CGROUPS`.
+pub const CFG_STREAM_CGROUP: u32 = 256;
+/// `PG_SYSIDS_MAX`: syscall ids in one [`PgSysidsEvent`].
+pub const SYSIDS_MAX: usize = 256;
+/// `PG_SYSIDS_FLUSH_NS`: a partial batch older than this is written at the
+/// thread's next syscall.
+pub const SYSIDS_FLUSH_NS: u64 = 200_000_000;
+/// `PG_SYSIDS_F_EXIT`: the thread exited after the batch's last id.
+pub const SYSIDS_F_EXIT: u16 = 1;
+/// `PG_SYSIDS_F_EXEC`: the thread exec'd after the batch's last id.
+pub const SYSIDS_F_EXEC: u16 = 2;
 
 /// `struct pg_str`: a string in the data region after a record.
 #[repr(C)]
@@ -237,4 +250,21 @@ pub struct PgPathKey {
     pub prefixlen: u32,
     /// Path bytes.
     pub path: [u8; PREFIX_MAX],
+}
+
+/// `struct pg_sysids_event`: a batch of raw syscall ids of one thread
+/// (`PG_KIND_SYSCALLS`). The record is cut after `ids[count - 1]`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PgSysidsEvent {
+    /// Common header (`ts_ns` is the flush time).
+    pub hdr: PgHeader,
+    /// Ids in `ids`.
+    pub count: u16,
+    /// `PG_SYSIDS_F_*`.
+    pub flags: u16,
+    /// Padding.
+    pub _pad: u32,
+    /// Raw x86_64 syscall numbers, in call order.
+    pub ids: [u16; SYSIDS_MAX],
 }

@@ -182,6 +182,7 @@ pub fn decode(buf: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
                 signal: ev.signal,
             }
         }
+        EventKind::Syscalls => decode_sysids(buf)?,
         _ => {
             let ev: PgSyscallEvent = read(buf)?;
             decode_syscall(kind, syscall, &ev, &buf[size_of::<PgSyscallEvent>()..])
@@ -194,6 +195,36 @@ pub fn decode(buf: &[u8], clock: &Clock) -> Result<Event, DecodeError> {
         process,
         data,
     })
+}
+
+/// A `pg_sysids_event`: the record may be cut after its last id.
+fn decode_sysids(buf: &[u8]) -> Result<EventData, DecodeError> {
+    let fixed = std::mem::offset_of!(PgSysidsEvent, ids);
+    if buf.len() < fixed {
+        return Err(DecodeError::Short {
+            got: buf.len(),
+            need: fixed,
+        });
+    }
+    let at = |off: usize| u16::from_ne_bytes([buf[off], buf[off + 1]]);
+    let count = at(std::mem::offset_of!(PgSysidsEvent, count)) as usize;
+    let flags = at(std::mem::offset_of!(PgSysidsEvent, flags));
+    let need = fixed + count.min(SYSIDS_MAX) * 2;
+    if count > SYSIDS_MAX || buf.len() < need {
+        return Err(DecodeError::Short {
+            got: buf.len(),
+            need: fixed + count * 2,
+        });
+    }
+    let ids = buf[fixed..need]
+        .chunks_exact(2)
+        .map(|c| u16::from_ne_bytes([c[0], c[1]]))
+        .collect();
+    Ok(EventData::Syscalls(SyscallBatch {
+        ids,
+        exit: flags & SYSIDS_F_EXIT != 0,
+        exec: flags & SYSIDS_F_EXEC != 0,
+    }))
 }
 
 /// NUL separated strings (argv, environment) as a list.
@@ -264,10 +295,15 @@ pub fn normalize_path(path: &str) -> String {
     out
 }
 
-/// Absolute form of `raw` given the directory it is relative to.
-fn absolute(raw: &str, base: Option<&str>) -> String {
+/// Absolute form of `raw` given the directory it is relative to and, for a
+/// chrooted task, its root (an absolute path names a file below it; `..`
+/// cannot climb out of it).
+fn absolute(raw: &str, base: Option<&str>, root: Option<&str>) -> String {
     if raw.starts_with('/') {
-        normalize_path(raw)
+        match root {
+            Some(root) => normalize_path(&format!("{root}/{}", normalize_path(raw))),
+            None => normalize_path(raw),
+        }
     } else if let Some(base) = base {
         normalize_path(&format!("{base}/{raw}"))
     } else {
@@ -340,13 +376,8 @@ fn decode_syscall(
     ev: &PgSyscallEvent,
     data: &[u8],
 ) -> EventData {
-    use Syscall as S;
     let a = ev.args;
     let ret = ev.ret;
-    let s0 = data_str(data, ev.str_[0]);
-    let s1 = opt_str(data, ev.str_[1]);
-    let s2 = opt_str(data, ev.str_[2]);
-    let base = opt_str(data, ev.str_[3]);
     match kind {
         EventKind::Open
         | EventKind::Unlink
@@ -355,50 +386,7 @@ fn decode_syscall(
         | EventKind::Chown
         | EventKind::Link
         | EventKind::Symlink
-        | EventKind::Mkdir => {
-            let mut f = FileOp {
-                ret,
-                raw_path: s0.clone(),
-                ino: ev.aux[2],
-                dev: ev.aux[3] as u32,
-                ..FileOp::default()
-            };
-            // Kernel-resolved path wins; otherwise join with cwd/dirfd.
-            f.path = match &s2 {
-                Some(resolved) => resolved.clone(),
-                None => absolute(&s0, base.as_deref()),
-            };
-            f.path2 = s1.map(|p| absolute(&p, base.as_deref()));
-            match sys {
-                Some(S::Open) => (f.flags, f.mode) = (a[1], a[2] as u32),
-                Some(S::Openat) => (f.flags, f.mode) = (a[2], a[3] as u32),
-                Some(S::Openat2) => (f.flags, f.mode) = (ev.aux[0], ev.aux[1] as u32),
-                Some(S::Creat) => (f.flags, f.mode) = (0o1101, a[1] as u32),
-                Some(S::Unlinkat) => f.flags = a[2],
-                Some(S::Renameat2) | Some(S::Linkat) => f.flags = a[4],
-                Some(S::Chmod) | Some(S::Fchmod) | Some(S::Mkdir) => f.mode = a[1] as u32,
-                Some(S::Fchmodat) | Some(S::Mkdirat) => f.mode = a[2] as u32,
-                Some(S::Fchmodat2) => (f.mode, f.flags) = (a[2] as u32, a[3]),
-                Some(S::Chown) | Some(S::Lchown) | Some(S::Fchown) => {
-                    (f.uid, f.gid) = (id_arg(a[1]), id_arg(a[2]))
-                }
-                Some(S::Fchownat) => {
-                    (f.uid, f.gid, f.flags) = (id_arg(a[2]), id_arg(a[3]), a[4]);
-                }
-                _ => {}
-            }
-            if matches!(sys, Some(S::Symlink) | Some(S::Symlinkat)) {
-                // symlink(target, linkpath): the object created is linkpath;
-                // the target is kept as given.
-                let link = f.path2.take().unwrap_or_default();
-                f.path2 = Some(s0.clone());
-                f.path = link;
-            }
-            if matches!(sys, Some(S::Fchmod) | Some(S::Fchown)) && f.raw_path.is_empty() {
-                f.raw_path = f.path.clone();
-            }
-            EventData::File(f)
-        }
+        | EventKind::Mkdir => EventData::File(decode_file(sys, ev, data)),
         EventKind::Socket => EventData::Net(NetOp {
             ret,
             fd: ret,
@@ -412,80 +400,9 @@ fn decode_syscall(
         | EventKind::Accept
         | EventKind::Bind
         | EventKind::Listen
-        | EventKind::Sendto => {
-            let sk = &ev.sock;
-            let mut n = NetOp {
-                ret,
-                fd: a[0] as i32 as i64,
-                family: sk.family,
-                sock_type: sk.type_,
-                protocol: sk.protocol,
-                ..NetOp::default()
-            };
-            let user_addr = parse_sockaddr(data_bytes(data, ev.str_[0]));
-            let local = sock_endpoint(sk.family, &sk.laddr, sk.lport);
-            let remote = sock_endpoint(sk.family, &sk.raddr, sk.rport);
-            match kind {
-                EventKind::Connect | EventKind::Sendto => {
-                    n.remote = user_addr;
-                    n.local = local;
-                }
-                EventKind::Bind => {
-                    n.local = user_addr;
-                }
-                EventKind::Listen => {
-                    n.local = local;
-                    n.backlog = Some(a[1] as i32);
-                }
-                _ => {
-                    n.fd = ret;
-                    n.local = local;
-                    n.remote = remote;
-                }
-            }
-            if n.family == 0 {
-                n.family = match (&n.remote, &n.local) {
-                    (
-                        Some(Endpoint::Ip {
-                            ip: IpAddr::V4(_), ..
-                        }),
-                        _,
-                    )
-                    | (
-                        _,
-                        Some(Endpoint::Ip {
-                            ip: IpAddr::V4(_), ..
-                        }),
-                    ) => AF_INET,
-                    (Some(Endpoint::Ip { .. }), _) | (_, Some(Endpoint::Ip { .. })) => AF_INET6,
-                    (Some(Endpoint::Unix { .. }), _) | (_, Some(Endpoint::Unix { .. })) => AF_UNIX,
-                    _ => 0,
-                };
-            }
-            n.name = n.render_name(kind);
-            EventData::Net(n)
-        }
+        | EventKind::Sendto => EventData::Net(decode_net(kind, ev, data)),
         EventKind::Setuid | EventKind::Setgid | EventKind::Capset => {
-            let mut c = CredOp {
-                ret,
-                ..CredOp::default()
-            };
-            match sys {
-                Some(S::Setuid) | Some(S::Setgid) => c.effective = id_arg(a[0]),
-                Some(S::Setreuid) | Some(S::Setregid) => {
-                    (c.real, c.effective) = (id_arg(a[0]), id_arg(a[1]))
-                }
-                Some(S::Setresuid) | Some(S::Setresgid) => {
-                    (c.real, c.effective, c.saved) = (id_arg(a[0]), id_arg(a[1]), id_arg(a[2]))
-                }
-                Some(S::Capset) => {
-                    c.cap_effective = Some(ev.aux[0]);
-                    c.cap_permitted = Some(ev.aux[1]);
-                    c.cap_inheritable = Some(ev.aux[2]);
-                }
-                _ => {}
-            }
-            EventData::Cred(c)
+            EventData::Cred(decode_cred(sys, ev))
         }
         EventKind::Ptrace => EventData::Ptrace {
             ret,
@@ -494,40 +411,17 @@ fn decode_syscall(
             addr: a[2],
         },
         EventKind::Mount | EventKind::Umount | EventKind::Unshare | EventKind::Setns => {
-            let mut n = NamespaceOp {
-                ret,
-                ..NamespaceOp::default()
-            };
-            match kind {
-                EventKind::Mount => {
-                    n.source = Some(s0);
-                    n.target = s1;
-                    n.fstype = s2;
-                    n.flags = a[3];
-                }
-                EventKind::Umount => {
-                    n.target = Some(s0);
-                    n.flags = a[1];
-                }
-                EventKind::Unshare => n.flags = a[0],
-                _ => {
-                    n.fd = Some(a[0] as i32 as i64);
-                    n.nstype = Some(a[1] as u32);
-                    n.ns_inode = Some(ev.aux[2]).filter(|&i| i != 0);
-                    n.target = s2;
-                }
-            }
-            EventData::Namespace(n)
+            EventData::Namespace(decode_namespace(kind, ev, data))
         }
         EventKind::MemfdCreate => EventData::Memfd {
             ret,
-            name: s0,
+            name: data_str(data, ev.str_[0]),
             flags: a[1] as u32,
         },
         EventKind::ModuleLoad => EventData::Module {
             ret,
-            params: s0,
-            path: s2,
+            params: data_str(data, ev.str_[0]),
+            path: opt_str(data, ev.str_[2]),
         },
         EventKind::Bpf => EventData::Bpf {
             ret,
@@ -542,8 +436,192 @@ fn decode_syscall(
             ret,
             flags: a[0] as u32,
         },
-        EventKind::Exec | EventKind::Fork | EventKind::Exit => unreachable_process(),
+        EventKind::Exec | EventKind::Fork | EventKind::Exit | EventKind::Syscalls => {
+            unreachable_process()
+        }
     }
+}
+
+/// A file event: paths made absolute, flags, mode and ids from the
+/// syscall's arguments.
+fn decode_file(sys: Option<Syscall>, ev: &PgSyscallEvent, data: &[u8]) -> FileOp {
+    use Syscall as S;
+    let a = ev.args;
+    let s0 = data_str(data, ev.str_[0]);
+    let s1 = opt_str(data, ev.str_[1]);
+    let s2 = opt_str(data, ev.str_[2]);
+    let base = opt_str(data, ev.str_[3]);
+    let mut f = FileOp {
+        ret: ev.ret,
+        raw_path: s0.clone(),
+        ino: ev.aux[2],
+        dev: ev.aux[3] as u32,
+        ..FileOp::default()
+    };
+    // Kernel-resolved path wins; otherwise join with cwd/dirfd, or
+    // for an absolute path with the task's root when chrooted
+    // (str[3] carries one or the other: see peregrine_event.h).
+    // symlink: str[3] belongs to the link created (str[1]).
+    let object = match sys {
+        Some(S::Symlink) | Some(S::Symlinkat) => s1.as_deref().unwrap_or(""),
+        _ => s0.as_str(),
+    };
+    let (base, root) = match object.starts_with('/') {
+        true => (None, base.as_deref()),
+        false => (base.as_deref(), None),
+    };
+    f.path = match &s2 {
+        Some(resolved) => resolved.clone(),
+        None => absolute(&s0, base, root),
+    };
+    f.path2 = s1.map(|p| absolute(&p, base, root));
+    match sys {
+        Some(S::Open) => (f.flags, f.mode) = (a[1], a[2] as u32),
+        Some(S::Openat) => (f.flags, f.mode) = (a[2], a[3] as u32),
+        Some(S::Openat2) => (f.flags, f.mode) = (ev.aux[0], ev.aux[1] as u32),
+        Some(S::Creat) => (f.flags, f.mode) = (0o1101, a[1] as u32),
+        Some(S::Unlinkat) => f.flags = a[2],
+        Some(S::Renameat2) | Some(S::Linkat) => f.flags = a[4],
+        Some(S::Chmod) | Some(S::Fchmod) | Some(S::Mkdir) => f.mode = a[1] as u32,
+        Some(S::Fchmodat) | Some(S::Mkdirat) => f.mode = a[2] as u32,
+        Some(S::Fchmodat2) => (f.mode, f.flags) = (a[2] as u32, a[3]),
+        Some(S::Chown) | Some(S::Lchown) | Some(S::Fchown) => {
+            (f.uid, f.gid) = (id_arg(a[1]), id_arg(a[2]))
+        }
+        Some(S::Fchownat) => {
+            (f.uid, f.gid, f.flags) = (id_arg(a[2]), id_arg(a[3]), a[4]);
+        }
+        _ => {}
+    }
+    if matches!(sys, Some(S::Symlink) | Some(S::Symlinkat)) {
+        // symlink(target, linkpath): the object created is linkpath;
+        // the target is kept as given.
+        let link = f.path2.take().unwrap_or_default();
+        f.path2 = Some(s0);
+        f.path = link;
+    }
+    if matches!(sys, Some(S::Fchmod) | Some(S::Fchown)) && f.raw_path.is_empty() {
+        f.raw_path = f.path.clone();
+    }
+    f
+}
+
+/// A network event on an existing socket: the address the caller passed
+/// and the socket's own endpoints.
+fn decode_net(kind: EventKind, ev: &PgSyscallEvent, data: &[u8]) -> NetOp {
+    let a = ev.args;
+    let ret = ev.ret;
+    let sk = &ev.sock;
+    let mut n = NetOp {
+        ret,
+        fd: a[0] as i32 as i64,
+        family: sk.family,
+        sock_type: sk.type_,
+        protocol: sk.protocol,
+        ..NetOp::default()
+    };
+    let user_addr = parse_sockaddr(data_bytes(data, ev.str_[0]));
+    let local = sock_endpoint(sk.family, &sk.laddr, sk.lport);
+    let remote = sock_endpoint(sk.family, &sk.raddr, sk.rport);
+    match kind {
+        EventKind::Connect | EventKind::Sendto => {
+            n.remote = user_addr;
+            n.local = local;
+        }
+        EventKind::Bind => {
+            n.local = user_addr;
+        }
+        EventKind::Listen => {
+            n.local = local;
+            n.backlog = Some(a[1] as i32);
+        }
+        _ => {
+            n.fd = ret;
+            n.local = local;
+            n.remote = remote;
+        }
+    }
+    if n.family == 0 {
+        n.family = family_of(&n.remote, &n.local);
+    }
+    n.name = n.render_name(kind);
+    n
+}
+
+/// The address family the endpoints imply (IPv4 first), 0 when none does.
+fn family_of(remote: &Option<Endpoint>, local: &Option<Endpoint>) -> u16 {
+    match (remote, local) {
+        (
+            Some(Endpoint::Ip {
+                ip: IpAddr::V4(_), ..
+            }),
+            _,
+        )
+        | (
+            _,
+            Some(Endpoint::Ip {
+                ip: IpAddr::V4(_), ..
+            }),
+        ) => AF_INET,
+        (Some(Endpoint::Ip { .. }), _) | (_, Some(Endpoint::Ip { .. })) => AF_INET6,
+        (Some(Endpoint::Unix { .. }), _) | (_, Some(Endpoint::Unix { .. })) => AF_UNIX,
+        _ => 0,
+    }
+}
+
+/// A credential change: the ids (or capabilities) asked for.
+fn decode_cred(sys: Option<Syscall>, ev: &PgSyscallEvent) -> CredOp {
+    use Syscall as S;
+    let a = ev.args;
+    let mut c = CredOp {
+        ret: ev.ret,
+        ..CredOp::default()
+    };
+    match sys {
+        Some(S::Setuid) | Some(S::Setgid) => c.effective = id_arg(a[0]),
+        Some(S::Setreuid) | Some(S::Setregid) => {
+            (c.real, c.effective) = (id_arg(a[0]), id_arg(a[1]))
+        }
+        Some(S::Setresuid) | Some(S::Setresgid) => {
+            (c.real, c.effective, c.saved) = (id_arg(a[0]), id_arg(a[1]), id_arg(a[2]))
+        }
+        Some(S::Capset) => {
+            c.cap_effective = Some(ev.aux[0]);
+            c.cap_permitted = Some(ev.aux[1]);
+            c.cap_inheritable = Some(ev.aux[2]);
+        }
+        _ => {}
+    }
+    c
+}
+
+/// A mount, umount, unshare or setns.
+fn decode_namespace(kind: EventKind, ev: &PgSyscallEvent, data: &[u8]) -> NamespaceOp {
+    let a = ev.args;
+    let mut n = NamespaceOp {
+        ret: ev.ret,
+        ..NamespaceOp::default()
+    };
+    match kind {
+        EventKind::Mount => {
+            n.source = Some(data_str(data, ev.str_[0]));
+            n.target = opt_str(data, ev.str_[1]);
+            n.fstype = opt_str(data, ev.str_[2]);
+            n.flags = a[3];
+        }
+        EventKind::Umount => {
+            n.target = Some(data_str(data, ev.str_[0]));
+            n.flags = a[1];
+        }
+        EventKind::Unshare => n.flags = a[0],
+        _ => {
+            n.fd = Some(a[0] as i32 as i64);
+            n.nstype = Some(a[1] as u32);
+            n.ns_inode = Some(ev.aux[2]).filter(|&i| i != 0);
+            n.target = opt_str(data, ev.str_[2]);
+        }
+    }
+    n
 }
 
 #[cold]

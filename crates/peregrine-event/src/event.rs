@@ -116,6 +116,8 @@ pub enum EventData {
         #[serde(skip_serializing_if = "Option::is_none")]
         path: Option<String>,
     },
+    /// A batch of raw syscall ids of one thread (opt-in stream).
+    Syscalls(SyscallBatch),
     /// userfaultfd().
     Userfaultfd {
         /// Result (fd or -errno).
@@ -317,6 +319,14 @@ pub struct CredOp {
     /// capset: new inheritable set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cap_inheritable: Option<u64>,
+    /// Real uid of the caller before the call (the record's header carries
+    /// the ids after it). Filled by the state layer from the process table;
+    /// `None` when the process was not known before the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prev_uid: Option<u32>,
+    /// Effective uid of the caller before the call (see `prev_uid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prev_euid: Option<u32>,
 }
 
 /// Details of a mount or namespace operation.
@@ -372,4 +382,15 @@ impl Event {
 
 fn is_zero(v: &u16) -> bool {
     *v == 0
+}
+
+/// Raw syscall ids of one thread, in call order (`PG_KIND_SYSCALLS`).
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct SyscallBatch {
+    /// x86_64 syscall numbers as the thread entered them.
+    pub ids: Vec<u16>,
+    /// The thread exited after the last id.
+    pub exit: bool,
+    /// The thread exec'd (started a new program) after the last id.
+    pub exec: bool,
 }

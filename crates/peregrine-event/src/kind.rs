@@ -109,6 +109,9 @@ id_enum! {
         Sendto = 28 => "sendto",
         /// A userfaultfd was created.
         Userfaultfd = 29 => "userfaultfd",
+        /// A batch of raw syscall ids of one thread (the opt-in stream the
+        /// anomaly model scores; not a behaviour rules match on).
+        Syscalls = 30 => "syscalls",
     }
 }
 
@@ -140,7 +143,7 @@ impl EventKind {
             Connect | Accept | Bind | Listen | Socket | Sendto => Category::Network,
             Setuid | Setgid | Capset | Ptrace => Category::Privilege,
             Mount | Umount | Unshare | Setns => Category::Namespace,
-            MemfdCreate | ModuleLoad | Bpf | Userfaultfd => Category::Kernel,
+            MemfdCreate | ModuleLoad | Bpf | Userfaultfd | Syscalls => Category::Kernel,
         }
     }
 }

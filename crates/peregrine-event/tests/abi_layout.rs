@@ -49,6 +49,9 @@ fn rust_mirrors_match_the_c_header() {
         },
         "pg_counters" => PgCounters { "emitted": emitted, "dropped": dropped, "filtered": filtered },
         "pg_path_key" => PgPathKey { "prefixlen": prefixlen, "path": path },
+        "pg_sysids_event" => PgSysidsEvent {
+            "hdr": hdr, "count": count, "flags": flags, "ids": ids,
+        },
     };
 
     let header = concat!(
@@ -128,6 +131,16 @@ const CONSTS: &[(&str, i64)] = &[
     ("PG_ARGS_MAX", ARGS_MAX as i64),
     ("PG_PREFIX_MAX", PREFIX_MAX as i64),
     ("PG_KIND_MAX", KIND_MAX as i64),
+    (
+        "PG_KIND_SYSCALLS",
+        peregrine_event::EventKind::Syscalls as i64,
+    ),
+    ("PG_CFG_STREAM_COMM", CFG_STREAM_COMM as i64),
+    ("PG_CFG_STREAM_CGROUP", CFG_STREAM_CGROUP as i64),
+    ("PG_SYSIDS_MAX", SYSIDS_MAX as i64),
+    ("PG_SYSIDS_FLUSH_NS", SYSIDS_FLUSH_NS as i64),
+    ("PG_SYSIDS_F_EXIT", SYSIDS_F_EXIT as i64),
+    ("PG_SYSIDS_F_EXEC", SYSIDS_F_EXEC as i64),
     ("PG_CAT_MAX", CAT_MAX as i64),
     ("PG_EXEC_F_ARGS_TRUNCATED", EXEC_F_ARGS_TRUNCATED as i64),
     ("PG_CFG_SCOPE_PIDS", CFG_SCOPE_PIDS as i64),

@@ -89,6 +89,70 @@ fn relative_open_is_joined_with_its_directory() {
 }
 
 #[test]
+fn absolute_paths_of_a_chrooted_task_are_joined_with_its_root() {
+    // chmod("/usr/bin/sudo", 04755) by dpkg chrooted into /tmp/deb: the
+    // sensor sends the root in str[3] (only when it is not "/").
+    let rec = syscall_record(
+        EventKind::Chmod,
+        Syscall::Chmod,
+        &[b"/usr/bin/../bin/sudo", b"", b"", b"/tmp/deb"],
+        [0, 0o4755, 0, 0, 0, 0],
+        0,
+    );
+    let ev = decode(&rec, &Clock::with_offset(0)).unwrap();
+    let f = ev.file().unwrap();
+    assert_eq!(f.path, "/tmp/deb/usr/bin/sudo");
+    assert_eq!(f.raw_path, "/usr/bin/../bin/sudo");
+    // `..` does not climb out of the root.
+    let rec = syscall_record(
+        EventKind::Rename,
+        Syscall::Rename,
+        &[b"/../../etc/passwd+", b"/etc/passwd", b"", b"/tmp/deb"],
+        [0; 6],
+        0,
+    );
+    let ev = decode(&rec, &Clock::with_offset(0)).unwrap();
+    let f = ev.file().unwrap();
+    assert_eq!(f.path, "/tmp/deb/etc/passwd+");
+    assert_eq!(f.path2.as_deref(), Some("/tmp/deb/etc/passwd"));
+    // symlink(target, linkpath): the root (or cwd) is the link's.
+    let rec = syscall_record(
+        EventKind::Symlink,
+        Syscall::Symlink,
+        &[b"/usr/bin/mawk", b"/usr/bin/awk.dpkg-tmp", b"", b"/tmp/deb"],
+        [0; 6],
+        0,
+    );
+    let ev = decode(&rec, &Clock::with_offset(0)).unwrap();
+    let f = ev.file().unwrap();
+    assert_eq!(f.path, "/tmp/deb/usr/bin/awk.dpkg-tmp");
+    assert_eq!(f.path2.as_deref(), Some("/usr/bin/mawk"), "target as given");
+    let rec = syscall_record(
+        EventKind::Symlink,
+        Syscall::Symlink,
+        &[b"/usr/bin/mawk", b"awk", b"", b"/usr/bin"],
+        [0; 6],
+        0,
+    );
+    let ev = decode(&rec, &Clock::with_offset(0)).unwrap();
+    assert_eq!(
+        ev.file().unwrap().path,
+        "/usr/bin/awk",
+        "relative link joined with the cwd"
+    );
+    // Not chrooted: no str[3], the path stays as given.
+    let rec = syscall_record(
+        EventKind::Chmod,
+        Syscall::Chmod,
+        &[b"/usr/bin/sudo"],
+        [0, 0o4755, 0, 0, 0, 0],
+        0,
+    );
+    let ev = decode(&rec, &Clock::with_offset(0)).unwrap();
+    assert_eq!(ev.file().unwrap().path, "/usr/bin/sudo");
+}
+
+#[test]
 fn truncated_and_oversized_records_are_errors_not_panics() {
     let rec = syscall_record(EventKind::Open, Syscall::Openat, &[b"/x"], [0; 6], 0);
     for n in [
@@ -189,4 +253,57 @@ fn names_round_trip_and_unknown_names_list_the_choices() {
     }
     let e = "nope".parse::<EventKind>().unwrap_err().to_string();
     assert!(e.contains("exec") && e.contains("nope"), "{e}");
+}
+
+fn sysids_record(ids: &[u16], flags: u16) -> Vec<u8> {
+    let mut ev = PgSysidsEvent {
+        hdr: header(EventKind::Syscalls, 0),
+        count: ids.len() as u16,
+        flags,
+        _pad: 0,
+        ids: [0; SYSIDS_MAX],
+    };
+    ev.ids[..ids.len()].copy_from_slice(ids);
+    let cut = std::mem::offset_of!(PgSysidsEvent, ids) + 2 * ids.len();
+    ev.hdr.size = cut as u32;
+    bytes_of(&ev)[..cut].to_vec()
+}
+
+#[test]
+fn syscall_batches_decode_cut_after_the_last_id() {
+    let rec = sysids_record(&[257, 3, 231], SYSIDS_F_EXIT);
+    let e = decode(&rec, &Clock::with_offset(0)).unwrap();
+    assert_eq!(e.kind, EventKind::Syscalls);
+    assert_eq!((e.process.pid, e.process.tid), (10, 11));
+    assert_eq!(
+        e.data,
+        EventData::Syscalls(SyscallBatch {
+            ids: vec![257, 3, 231],
+            exit: true,
+            exec: false,
+        })
+    );
+    // A count beyond the bytes present, or beyond the maximum, is an error.
+    for n in [rec.len() - 1, rec.len() - 2, size_of::<PgHeader>() + 4] {
+        let mut short = rec[..n].to_vec();
+        short[16..20].copy_from_slice(&(n as u32).to_ne_bytes());
+        assert!(
+            decode(&short, &Clock::with_offset(0)).is_err(),
+            "cut at {n}"
+        );
+    }
+    let mut big = sysids_record(&[1; SYSIDS_MAX], SYSIDS_F_EXEC);
+    let at = std::mem::offset_of!(PgSysidsEvent, count);
+    big[at..at + 2].copy_from_slice(&(SYSIDS_MAX as u16 + 1).to_ne_bytes());
+    assert!(decode(&big, &Clock::with_offset(0)).is_err());
+    big[at..at + 2].copy_from_slice(&0u16.to_ne_bytes());
+    let e = decode(&big, &Clock::with_offset(0)).unwrap();
+    assert_eq!(
+        e.data,
+        EventData::Syscalls(SyscallBatch {
+            ids: vec![],
+            exit: false,
+            exec: true,
+        })
+    );
 }

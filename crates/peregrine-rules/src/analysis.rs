@@ -13,7 +13,11 @@ use crate::ast::Op;
 use crate::compile::CompiledRule;
 use crate::eval::{evt_type_code_of, Node, Rhs};
 use crate::fields::Fid;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+
+/// Prefixes above which a condition counts as "any path" (the answer stays
+/// conservative; the analysis stays linear in the rules).
+const MAX_PREFIXES: usize = 4096;
 
 /// What a condition allows for open events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,18 +41,18 @@ pub enum Access {
     Write,
 }
 
-/// Paths matching both a prefix of `a` and a prefix of `b`.
+/// Paths matching both a prefix of `a` and a prefix of `b`: the prefixes
+/// of either set that extend one of the other (looked up by their own
+/// prefixes, not pair by pair).
 fn intersect(a: &BTreeSet<String>, b: &BTreeSet<String>) -> BTreeSet<String> {
+    let extends = |x: &str, set: &BTreeSet<String>| {
+        x.char_indices()
+            .map(|(i, c)| &x[..i + c.len_utf8()])
+            .any(|p| set.contains(p))
+    };
     let mut out = BTreeSet::new();
-    for x in a {
-        for y in b {
-            if x.starts_with(y.as_str()) {
-                out.insert(x.clone());
-            } else if y.starts_with(x.as_str()) {
-                out.insert(y.clone());
-            }
-        }
-    }
+    out.extend(a.iter().filter(|x| extends(x, b)).cloned());
+    out.extend(b.iter().filter(|y| extends(y, a)).cloned());
     out
 }
 
@@ -61,6 +65,10 @@ fn open_codes_mask() -> u128 {
 
 fn absolute(items: impl IntoIterator<Item = String>) -> Paths {
     let mut set = BTreeSet::new();
+    let items = items.into_iter();
+    if items.size_hint().0 > MAX_PREFIXES {
+        return Paths::Any;
+    }
     for i in items {
         if !i.starts_with('/') || i.len() < 2 {
             return Paths::Any; // relative or "/": no useful prefix
@@ -74,16 +82,25 @@ fn absolute(items: impl IntoIterator<Item = String>) -> Paths {
     }
 }
 
-fn analyse(n: &Node, open_mask: u128, access: Access) -> Paths {
+/// What `n` allows; `seen`: the answer for each shared sub-tree by memo
+/// slot, so that a macro is analysed once.
+fn analyse(n: &Node, open_mask: u128, access: Access, seen: &mut HashMap<usize, Paths>) -> Paths {
     match n {
         Node::Const(false) => Paths::Never,
         Node::Const(true) => Paths::Any,
-        Node::Shared(inner, _) => analyse(inner, open_mask, access),
+        Node::Shared(inner, id) => {
+            if let Some(done) = seen.get(id) {
+                return done.clone();
+            }
+            let p = analyse(inner, open_mask, access, seen);
+            seen.insert(*id, p.clone());
+            p
+        }
         Node::Not(_) => Paths::Any,
         Node::And(v) => {
             let mut acc = Paths::Any;
             for c in v {
-                match analyse(c, open_mask, access) {
+                match analyse(c, open_mask, access, seen) {
                     Paths::Never => return Paths::Never,
                     Paths::Any => {}
                     Paths::Prefixes(p) => {
@@ -106,12 +123,15 @@ fn analyse(n: &Node, open_mask: u128, access: Access) -> Paths {
             let mut acc = BTreeSet::new();
             let mut any_prefix = false;
             for c in v {
-                match analyse(c, open_mask, access) {
+                match analyse(c, open_mask, access, seen) {
                     Paths::Any => return Paths::Any,
                     Paths::Never => {}
                     Paths::Prefixes(p) => {
                         any_prefix = true;
                         acc.extend(p);
+                        if acc.len() > MAX_PREFIXES {
+                            return Paths::Any;
+                        }
                     }
                 }
             }
@@ -174,19 +194,21 @@ fn analyse(n: &Node, open_mask: u128, access: Access) -> Paths {
 }
 
 fn takes_opens(r: &CompiledRule) -> bool {
-    r.event_types
-        .as_ref()
-        .is_none_or(|ts| ts.iter().any(|t| OPEN_TYPES.contains(&t.as_str())))
+    r.source != crate::fields::k8saudit::SOURCE
+        && r.event_types
+            .as_ref()
+            .is_none_or(|ts| ts.iter().any(|t| OPEN_TYPES.contains(&t.as_str())))
 }
 
 /// The rules that may match an open of any path for `access` (what keeps
 /// the kernel from filtering those opens by path).
 pub fn rules_needing_every_open(rules: &[CompiledRule], access: Access) -> Vec<&str> {
     let mask = open_codes_mask();
+    let mut seen = HashMap::new();
     rules
         .iter()
         .filter(|r| takes_opens(r))
-        .filter(|r| analyse(&r.condition, mask, access) == Paths::Any)
+        .filter(|r| analyse(&r.condition, mask, access, &mut seen) == Paths::Any)
         .map(|r| r.name.as_str())
         .collect()
 }
@@ -197,8 +219,9 @@ pub fn rules_needing_every_open(rules: &[CompiledRule], access: Access) -> Vec<&
 pub fn open_path_prefixes(rules: &[CompiledRule], access: Access) -> Option<Vec<String>> {
     let mask = open_codes_mask();
     let mut all = BTreeSet::new();
+    let mut seen = HashMap::new();
     for r in rules.iter().filter(|r| takes_opens(r)) {
-        match analyse(&r.condition, mask, access) {
+        match analyse(&r.condition, mask, access, &mut seen) {
             Paths::Any => return None,
             Paths::Never => {}
             Paths::Prefixes(p) => all.extend(p),
@@ -206,8 +229,10 @@ pub fn open_path_prefixes(rules: &[CompiledRule], access: Access) -> Option<Vec<
     }
     let mut out: Vec<String> = Vec::new();
     for p in all {
-        // Sorted: a prefix of `p` sorts before it.
-        if !out.iter().any(|q| p.starts_with(q.as_str())) {
+        // Sorted: a prefix of `p` sorts before it, and so does everything
+        // between them, which starts with it too and was folded into it;
+        // the last prefix kept is the only candidate.
+        if !out.last().is_some_and(|q| p.starts_with(q.as_str())) {
             out.push(p);
         }
     }
@@ -218,19 +243,21 @@ pub fn open_path_prefixes(rules: &[CompiledRule], access: Access) -> Option<Vec<
 /// the sensor must collect: the environment, for instance, is only copied
 /// at exec when some rule looks at `proc.env`.)
 pub(crate) fn uses_field(rules: &[CompiledRule], id: Fid) -> bool {
-    fn in_node(n: &Node, id: Fid) -> bool {
+    // `seen`: shared sub-trees already looked at (each once).
+    fn in_node(n: &Node, id: Fid, seen: &mut std::collections::HashSet<usize>) -> bool {
         match n {
-            Node::And(v) | Node::Or(v) => v.iter().any(|c| in_node(c, id)),
-            Node::Not(x) => in_node(x, id),
-            Node::Shared(x, _) => in_node(x, id),
+            Node::And(v) | Node::Or(v) => v.iter().any(|c| in_node(c, id, seen)),
+            Node::Not(x) => in_node(x, id, seen),
+            Node::Shared(x, slot) => seen.insert(*slot) && in_node(x, id, seen),
             Node::Check(c) => {
                 c.field.def.id == id || matches!(&c.rhs, Rhs::Field(b, _) if b.def.id == id)
             }
             Node::Const(_) => false,
         }
     }
+    let mut seen = std::collections::HashSet::new();
     rules.iter().any(|r| {
-        in_node(&r.condition, id)
+        in_node(&r.condition, id, &mut seen)
             || r.output
                 .segments
                 .iter()

@@ -3,13 +3,16 @@
 
 use crate::ast::{Expr, FieldRef, Literal, Op, Operand};
 use crate::diag::{Diagnostic, LoadError};
-use crate::eval::{glob_to_regex, Check, Lit, LitSet, Node, Rhs};
+use crate::eval::{glob_to_regex, Check, Lit, Node, Rhs};
 use crate::fields::{bind, Bound, FieldType};
+use crate::limits::{MAX_DIAGNOSTICS, MAX_EXPANDED_DEPTH, MAX_INDEXED_EVENT_TYPES};
 use crate::loader::{At, ExceptionDef, Loader, Priority, RuleDef, RuleSet, Text};
 use crate::output::Template;
 use crate::parser;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+
+mod lists;
 
 /// A rule ready to evaluate.
 #[derive(Debug, Clone)]
@@ -36,13 +39,59 @@ pub struct CompiledRule {
     pub tests: Vec<crate::yaml::Node>,
     /// Alert only past a count of matches in a window (extension).
     pub threshold: Option<crate::threshold::Threshold>,
+    /// Response actions (extension).
+    pub actions: crate::actions::RuleActions,
+    /// What `block` stops, when the rule has that action.
+    pub block: Option<crate::actions::BlockTarget>,
 }
 
-struct Compiler<'a> {
+/// A compiled macro: its shared body, memo slot and expanded depth.
+type MacroDone = Option<(Arc<Node>, usize, usize)>;
+
+/// Compiles conditions of one rule set (macros and lists expanded once).
+pub(crate) struct Compiler<'a> {
     set: &'a RuleSet,
-    macros: HashMap<String, Option<(Arc<Node>, usize)>>,
+    /// Every macro compiled once, by name (`None`: it has errors).
+    macros: HashMap<String, MacroDone>,
+    /// Macros being expanded, outermost first.
     stack: Vec<String>,
+    /// Lists expanded once, by name (`None`: it has errors).
+    lists: HashMap<String, Option<Arc<Vec<String>>>>,
+    /// Lists being expanded, outermost first.
+    list_stack: Vec<String>,
+    /// List operands compiled once.
+    operands: HashMap<lists::OperandKey, Rhs>,
+    /// Expanded list values so far, and the most allowed.
+    values: usize,
+    max_values: usize,
+    /// Nesting of the expression being compiled, macros expanded.
+    depth: usize,
+    /// Deepest nesting reached since the current macro started.
+    peak: usize,
+    /// The depth limit was reported for the current rule.
+    too_deep: bool,
     diags: Vec<Diagnostic>,
+    /// Errors past [`MAX_DIAGNOSTICS`], counted only.
+    suppressed: usize,
+}
+
+impl Compiler<'_> {
+    /// Report an error at a character offset of `text` (located in its
+    /// file only while under [`MAX_DIAGNOSTICS`]; later ones are counted).
+    pub(crate) fn report_at(
+        &mut self,
+        text: &Text,
+        offset: usize,
+        near: &str,
+        msg: String,
+        item: &str,
+    ) {
+        if self.diags.len() >= MAX_DIAGNOSTICS {
+            self.suppressed += 1;
+            return;
+        }
+        self.diags.push(diag_at(text, offset, near, msg, item));
+    }
 }
 
 fn diag_at(text: &Text, offset: usize, near: &str, msg: String, item: &str) -> Diagnostic {
@@ -52,21 +101,25 @@ fn diag_at(text: &Text, offset: usize, near: &str, msg: String, item: &str) -> D
 
 impl<'a> Compiler<'a> {
     fn macro_node(&mut self, name: &str, text: &Text, pos: usize, item: &str) -> Option<Node> {
+        if self.too_deep {
+            // This rule already failed: expanding more of it (maybe
+            // exponentially more, as what failed is not memoised) is no use.
+            return None;
+        }
         if let Some(done) = self.macros.get(name) {
-            return done.clone().map(|(n, id)| Node::Shared(n, id));
+            let (node, id, depth) = done.clone()?;
+            self.peak = self.peak.max(self.depth + depth);
+            if self.depth + depth > MAX_EXPANDED_DEPTH {
+                return self.report_too_deep(name, text, pos, item);
+            }
+            return Some(Node::Shared(node, id));
         }
         let Some(def) = self.set.macros.get(name) else {
-            self.diags.push(diag_at(
-                text,
-                pos,
-                name,
-                format!("undefined macro '{name}'"),
-                item,
-            ));
+            self.report_at(text, pos, name, format!("undefined macro '{name}'"), item);
             return None;
         };
         if self.stack.iter().any(|s| s == name) {
-            self.diags.push(diag_at(
+            self.report_at(
                 text,
                 pos,
                 name,
@@ -75,27 +128,85 @@ impl<'a> Compiler<'a> {
                     self.stack.join(" -> ")
                 ),
                 item,
-            ));
+            );
             return None;
         }
+        if self.depth >= MAX_EXPANDED_DEPTH {
+            return self.report_too_deep(name, text, pos, item);
+        }
         self.stack.push(name.to_string());
+        let outer_peak = std::mem::replace(&mut self.peak, self.depth);
         let mitem = format!("macro '{name}'");
         let node = match parser::parse(&def.condition.text) {
             Ok(ast) => self.expr(&ast, &def.condition, &mitem),
             Err(e) => {
-                self.diags
-                    .push(diag_at(&def.condition, e.pos, &e.near, e.message, &mitem));
+                self.report_at(&def.condition, e.pos, &e.near, e.message, &mitem);
                 None
             }
         };
+        let depth = self.peak - self.depth;
+        self.peak = self.peak.max(outer_peak);
         self.stack.pop();
         let id = self.macros.len();
-        let node = node.map(|n| (Arc::new(n), id));
+        let node = node.map(|n| (Arc::new(n), id, depth));
         self.macros.insert(name.to_string(), node.clone());
-        node.map(|(n, id)| Node::Shared(n, id))
+        if self.depth + depth > MAX_EXPANDED_DEPTH {
+            return self.report_too_deep(name, text, pos, item);
+        }
+        node.map(|(n, id, _)| Node::Shared(n, id))
+    }
+
+    /// The expansion depth limit, reported once per rule, at the macro
+    /// reference that crosses it.
+    fn report_too_deep(&mut self, name: &str, text: &Text, pos: usize, item: &str) -> Option<Node> {
+        if !self.too_deep {
+            self.too_deep = true;
+            let mut chain = self.stack.clone();
+            chain.push(name.to_string());
+            self.report_at(
+                text,
+                pos,
+                name,
+                format!(
+                    "condition nested deeper than {MAX_EXPANDED_DEPTH} levels once macros are \
+                     expanded (through {})",
+                    chain.join(" -> ")
+                ),
+                item,
+            );
+        }
+        None
+    }
+
+    /// Compile a parsed condition written in `text` (sequence steps).
+    pub(crate) fn condition(&mut self, e: &Expr, text: &Text, item: &str) -> Option<Node> {
+        self.too_deep = false;
+        self.expr(e, text, item)
+    }
+
+    /// The rule set being compiled.
+    pub(crate) fn set(&self) -> &'a RuleSet {
+        self.set
+    }
+
+    /// Report a problem that is not at a condition offset.
+    pub(crate) fn report(&mut self, d: Diagnostic) {
+        if self.diags.len() >= MAX_DIAGNOSTICS {
+            self.suppressed += 1;
+            return;
+        }
+        self.diags.push(d);
     }
 
     fn expr(&mut self, e: &Expr, text: &Text, item: &str) -> Option<Node> {
+        self.depth += 1;
+        self.peak = self.peak.max(self.depth);
+        let node = self.expr_at(e, text, item);
+        self.depth -= 1;
+        node
+    }
+
+    fn expr_at(&mut self, e: &Expr, text: &Text, item: &str) -> Option<Node> {
         Some(match e {
             Expr::And(v) => Node::And(self.all(v, text, item)?),
             Expr::Or(v) => Node::Or(self.all(v, text, item)?),
@@ -123,29 +234,8 @@ impl<'a> Compiler<'a> {
         match bind(&f.name, f.arg.as_deref()) {
             Ok(b) => Some(b),
             Err(msg) => {
-                self.diags.push(diag_at(text, f.pos, &f.name, msg, item));
+                self.report_at(text, f.pos, &f.name, msg, item);
                 None
-            }
-        }
-    }
-
-    /// Expand list names among list items (recursively, loop-safe).
-    fn expand_items(&self, items: &[Literal], out: &mut Vec<String>, depth: usize) {
-        for it in items {
-            match self.set.lists.get(&it.text) {
-                Some(l) if !it.quoted && depth < 32 => {
-                    let lits: Vec<Literal> = l
-                        .items
-                        .iter()
-                        .map(|s| Literal {
-                            text: s.clone(),
-                            quoted: false,
-                            pos: 0,
-                        })
-                        .collect();
-                    self.expand_items(&lits, out, depth + 1);
-                }
-                _ => out.push(it.text.clone()),
             }
         }
     }
@@ -159,8 +249,9 @@ impl<'a> Compiler<'a> {
         item: &str,
     ) -> Option<Node> {
         let field = self.bind_ref(f, text, item)?;
+        let plain_evt_type = field.def.name == "evt.type" && f.transformers.is_empty();
         let err = |c: &mut Self, pos: usize, near: &str, msg: String| {
-            c.diags.push(diag_at(text, pos, near, msg, item));
+            c.report_at(text, pos, near, msg, item);
             None::<Node>
         };
         let rhs = match (op, value) {
@@ -178,14 +269,11 @@ impl<'a> Compiler<'a> {
                 Rhs::Field(Box::new(b), other.transformers.clone())
             }
             (Op::In | Op::Intersects | Op::PMatch, Some(Operand::List(items))) => {
-                let mut vals = Vec::new();
-                self.expand_items(items, &mut vals, 0);
-                self.list_rhs(op, vals)
+                self.list_operand(op, items, plain_evt_type, text, item)?
             }
             (Op::In | Op::Intersects | Op::PMatch, Some(Operand::Value(l))) => {
-                let mut vals = Vec::new();
-                self.expand_items(std::slice::from_ref(l), &mut vals, 0);
-                self.list_rhs(op, vals)
+                let items = std::slice::from_ref(l);
+                self.list_operand(op, items, plain_evt_type, text, item)?
             }
             (_, Some(Operand::List(items))) => {
                 let pos = items.first().map(|i| i.pos).unwrap_or(f.pos);
@@ -196,75 +284,11 @@ impl<'a> Compiler<'a> {
                     format!("'{}' takes a single value, not a list", op.as_str()),
                 );
             }
-            (Op::Regex, Some(Operand::Value(l))) => match regex::Regex::new(&l.text) {
-                Ok(r) => Rhs::Regex(Arc::new(r)),
-                Err(e) => return err(self, l.pos, &l.text, format!("invalid regex: {e}")),
-            },
-            (Op::Glob | Op::IGlob, Some(Operand::Value(l))) => {
-                match glob_to_regex(&l.text, op == Op::IGlob) {
-                    Ok(r) => Rhs::Regex(Arc::new(r)),
-                    Err(e) => return err(self, l.pos, &l.text, format!("invalid glob: {e}")),
-                }
-            }
-            (Op::BContains | Op::BStartsWith, Some(Operand::Value(l))) => {
-                let hex = l.text.trim();
-                let bytes: Option<Vec<u8>> = (hex.len() % 2 == 0)
-                    .then(|| {
-                        (0..hex.len())
-                            .step_by(2)
-                            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-                            .collect()
-                    })
-                    .flatten();
-                match bytes {
-                    Some(b) => Rhs::Bytes(b),
-                    None => {
-                        return err(
-                            self,
-                            l.pos,
-                            &l.text,
-                            format!("'{}' takes hex bytes, not '{}'", op.as_str(), l.text),
-                        )
-                    }
-                }
-            }
-            (_, Some(Operand::Value(l))) => {
-                let lit = Lit::new(&l.text);
-                if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge)
-                    && field.def.ty == FieldType::Num
-                    && lit.num.is_none()
-                {
-                    return err(
-                        self,
-                        l.pos,
-                        &l.text,
-                        format!(
-                            "'{}' compares numbers; '{}' is not one",
-                            op.as_str(),
-                            l.text
-                        ),
-                    );
-                }
-                if field.def.ty == FieldType::Ip
-                    && matches!(op, Op::Eq | Op::Ne)
-                    && lit.net.is_none()
-                {
-                    return err(
-                        self,
-                        l.pos,
-                        &l.text,
-                        format!("'{}' is not an IP address or network", l.text),
-                    );
-                }
-                Rhs::Lit(lit)
-            }
+            (_, Some(Operand::Value(l))) => self.value_operand(op, l, &field, text, item)?,
         };
         // evt.type against names: a bitmask test instead of string work.
-        let rhs = match (&rhs, field.def.name, op, f.transformers.is_empty()) {
-            (Rhs::Set(set), "evt.type", Op::In, true) => {
-                types_rhs(set.strs.iter().cloned().collect())
-            }
-            (Rhs::Lit(l), "evt.type", Op::Eq | Op::Ne, true) => types_rhs(vec![l.text.clone()]),
+        let rhs = match (&rhs, op, plain_evt_type) {
+            (Rhs::Lit(l), Op::Eq | Op::Ne, true) => types_rhs(vec![l.text.clone()]),
             _ => rhs,
         };
         let any_ancestor = crate::eval::is_any_ancestor(&field);
@@ -277,25 +301,59 @@ impl<'a> Compiler<'a> {
         })))
     }
 
-    fn list_rhs(&self, op: Op, vals: Vec<String>) -> Rhs {
-        if op == Op::PMatch {
-            let p = vals
-                .into_iter()
-                .map(|v| {
-                    if v.len() > 1 {
-                        v.trim_end_matches('/').to_string()
-                    } else {
-                        v
-                    }
-                })
-                .collect();
-            return Rhs::Prefixes(Arc::new(p));
+    /// The right-hand side of `op` with one value (not `in`, `intersects`
+    /// or `pmatch`): a regex, a glob, hex bytes or a literal checked
+    /// against the field's type.
+    fn value_operand(
+        &mut self,
+        op: Op,
+        l: &Literal,
+        field: &Bound,
+        text: &Text,
+        item: &str,
+    ) -> Option<Rhs> {
+        let mut err = |msg: String| {
+            self.report_at(text, l.pos, &l.text, msg, item);
+            None
+        };
+        match op {
+            Op::Regex => match regex::Regex::new(&l.text) {
+                Ok(r) => Some(Rhs::Regex(Arc::new(r))),
+                Err(e) => err(format!("invalid regex: {e}")),
+            },
+            Op::Glob | Op::IGlob => match glob_to_regex(&l.text, op == Op::IGlob) {
+                Ok(r) => Some(Rhs::Regex(Arc::new(r))),
+                Err(e) => err(format!("invalid glob: {e}")),
+            },
+            Op::BContains | Op::BStartsWith => match hex_bytes(l.text.trim()) {
+                Some(b) => Some(Rhs::Bytes(b)),
+                None => err(format!(
+                    "'{}' takes hex bytes, not '{}'",
+                    op.as_str(),
+                    l.text
+                )),
+            },
+            _ => {
+                let lit = Lit::new(&l.text);
+                if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge)
+                    && field.def.ty == FieldType::Num
+                    && lit.num.is_none()
+                {
+                    return err(format!(
+                        "'{}' compares numbers; '{}' is not one",
+                        op.as_str(),
+                        l.text
+                    ));
+                }
+                if field.def.ty == FieldType::Ip
+                    && matches!(op, Op::Eq | Op::Ne)
+                    && lit.net.is_none()
+                {
+                    return err(format!("'{}' is not an IP address or network", l.text));
+                }
+                Some(Rhs::Lit(lit))
+            }
         }
-        let mut set = LitSet::default();
-        for v in vals {
-            set.add(v);
-        }
-        Rhs::Set(Arc::new(set))
     }
 
     fn exceptions(&mut self, r: &RuleDef, item: &str) -> Option<Vec<Node>> {
@@ -311,13 +369,7 @@ impl<'a> Compiler<'a> {
     }
 
     fn exception(&mut self, ex: &ExceptionDef, item: &str) -> Option<Node> {
-        let text = Text {
-            text: ex.fields.join(" "),
-            frags: vec![crate::loader::Frag {
-                start: 0,
-                at: ex.at.clone(),
-            }],
-        };
+        let text = Text::new(&ex.fields.join(" "), ex.at.clone());
         let lit = |v: &str| Literal {
             text: v.to_string(),
             quoted: false,
@@ -386,6 +438,19 @@ impl<'a> Compiler<'a> {
     }
 }
 
+/// `hex` (an even number of hex digits) as bytes.
+/// Hex digits (pairs) as bytes; `None` for anything else (odd length, a
+/// non-hex character — also a multibyte one, which byte slicing would split).
+fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    let b = hex.as_bytes();
+    if !b.len().is_multiple_of(2) || !b.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    b.chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect()
+}
+
 fn types_rhs(names: Vec<String>) -> Rhs {
     let mut mask = 0u128;
     for n in &names {
@@ -396,22 +461,41 @@ fn types_rhs(names: Vec<String>) -> Rhs {
     Rhs::Types(mask, Arc::new(names))
 }
 
-/// Event types a condition can match; `None` means any.
-fn event_types(n: &Node) -> Option<BTreeSet<String>> {
+/// Event types a condition can match; `None` means any (also past
+/// [`MAX_INDEXED_EVENT_TYPES`] names). `seen`: the answer for each shared
+/// sub-tree, by memo slot, so that a macro is looked at once.
+pub(crate) fn event_types(
+    n: &Node,
+    seen: &mut HashMap<usize, Option<BTreeSet<String>>>,
+) -> Option<BTreeSet<String>> {
     match n {
         Node::Check(c) if c.field.def.name == "evt.type" && c.transformers.is_empty() => {
-            match (&c.op, &c.rhs) {
-                (Op::Eq, Rhs::Lit(l)) => Some([l.text.clone()].into_iter().collect()),
-                (Op::In, Rhs::Set(s)) => Some(s.strs.iter().cloned().collect()),
-                (Op::Eq | Op::In, Rhs::Types(_, names)) => Some(names.iter().cloned().collect()),
-                _ => None,
-            }
+            let names: Vec<&String> = match (&c.op, &c.rhs) {
+                (Op::Eq, Rhs::Lit(l)) => vec![&l.text],
+                (Op::In, Rhs::Set(s)) if s.strs.len() <= MAX_INDEXED_EVENT_TYPES => {
+                    s.strs.iter().collect()
+                }
+                (Op::Eq | Op::In, Rhs::Types(_, names))
+                    if names.len() <= MAX_INDEXED_EVENT_TYPES =>
+                {
+                    names.iter().collect()
+                }
+                _ => return None,
+            };
+            Some(names.into_iter().cloned().collect())
         }
-        Node::Shared(inner, _) => event_types(inner),
+        Node::Shared(inner, id) => {
+            if let Some(done) = seen.get(id) {
+                return done.clone();
+            }
+            let t = event_types(inner, seen);
+            seen.insert(*id, t.clone());
+            t
+        }
         Node::And(v) => {
             let mut acc: Option<BTreeSet<String>> = None;
             for c in v {
-                if let Some(t) = event_types(c) {
+                if let Some(t) = event_types(c, seen) {
                     acc = Some(match acc {
                         None => t,
                         Some(a) => a.intersection(&t).cloned().collect(),
@@ -423,7 +507,10 @@ fn event_types(n: &Node) -> Option<BTreeSet<String>> {
         Node::Or(v) => {
             let mut acc = BTreeSet::new();
             for c in v {
-                acc.extend(event_types(c)?);
+                acc.extend(event_types(c, seen)?);
+                if acc.len() > MAX_INDEXED_EVENT_TYPES {
+                    return None;
+                }
             }
             Some(acc)
         }
@@ -434,41 +521,159 @@ fn event_types(n: &Node) -> Option<BTreeSet<String>> {
 
 /// Compile a loaded rule set: every problem is reported; nothing partial.
 pub fn compile(loader: Loader) -> Result<(Vec<CompiledRule>, usize, Vec<Diagnostic>), LoadError> {
-    let Loader { set, mut diags } = loader;
-    let mut c = Compiler {
-        set: &set,
-        macros: HashMap::new(),
-        stack: Vec::new(),
-        diags: Vec::new(),
-    };
+    compile_all(loader).map(|(rules, _, slots, warnings)| (rules, slots, warnings))
+}
+
+/// What [`compile_all`] returns: rules, sequences, memo slots, warnings.
+pub type Compiled = (
+    Vec<CompiledRule>,
+    Vec<crate::sequence::CompiledSequence>,
+    usize,
+    Vec<Diagnostic>,
+);
+
+/// Compile a loaded rule set with its sequence rules.
+pub fn compile_all(loader: Loader) -> Result<Compiled, LoadError> {
+    let Loader { set, mut diags, .. } = loader;
+    let mut c = Compiler::new(&set);
     let mut rules = Vec::new();
     let mut simplified = HashMap::new();
+    let mut types_seen = HashMap::new();
     for r in &set.rules {
-        let item = format!("rule '{}'", r.name);
-        if r.source != "syscall" {
+        if r.source != "syscall" && r.source != crate::fields::k8saudit::SOURCE {
+            diags.push(unsupported_source(r));
+            continue;
+        }
+        if r.source == crate::fields::k8saudit::SOURCE && !r.actions.is_empty() {
             diags.push(
                 Diagnostic::warning(
                     &r.at.source,
                     r.at.pos,
-                    format!(
-                        "event source '{}' is not supported: rule not loaded",
-                        r.source
-                    ),
+                    "actions act on a process or a file, and k8s_audit events have neither: the rule's actions are ignored",
                 )
-                .in_item(&item),
+                .in_item(&format!("rule '{}'", r.name)),
             );
-            continue;
         }
+        let Some(rule) = c.rule(r, &mut simplified, &mut types_seen) else {
+            continue;
+        };
+        if r.enabled {
+            rules.push(rule);
+        }
+    }
+    let sequences = crate::sequence::compile::all(&mut c, &mut simplified, &mut types_seen);
+    c.check_unused_macros();
+    diags.append(&mut c.diags);
+    crate::diag::cap(&mut diags, c.suppressed);
+    if diags.iter().any(|d| d.is_error()) {
+        return Err(LoadError { diagnostics: diags });
+    }
+    Ok((rules, sequences, c.macros.len(), diags))
+}
+
+/// The warning for a rule of an event source Peregrine has no fields for.
+fn unsupported_source(r: &RuleDef) -> Diagnostic {
+    Diagnostic::warning(
+        &r.at.source,
+        r.at.pos,
+        format!(
+            "event source '{}' is not supported: rule not loaded",
+            r.source
+        ),
+    )
+    .in_item(&format!("rule '{}'", r.name))
+}
+
+impl<'a> Compiler<'a> {
+    /// A compiler for the rules, macros and lists of `set`.
+    fn new(set: &'a RuleSet) -> Compiler<'a> {
+        Compiler {
+            set,
+            macros: HashMap::new(),
+            stack: Vec::new(),
+            lists: HashMap::new(),
+            list_stack: Vec::new(),
+            operands: HashMap::new(),
+            values: 0,
+            max_values: lists::max_values(set),
+            depth: 0,
+            peak: 0,
+            too_deep: false,
+            diags: Vec::new(),
+            suppressed: 0,
+        }
+    }
+}
+
+impl Compiler<'_> {
+    /// Compile one rule (enabled or not); `None` after reporting its errors.
+    fn rule(
+        &mut self,
+        r: &RuleDef,
+        simplified: &mut HashMap<usize, Arc<Node>>,
+        types_seen: &mut HashMap<usize, Option<BTreeSet<String>>>,
+    ) -> Option<CompiledRule> {
+        let item = format!("rule '{}'", r.name);
+        self.too_deep = false;
         let cond = match parser::parse(&r.condition.text) {
-            Ok(ast) => c.expr(&ast, &r.condition, &item),
+            Ok(ast) => self.expr(&ast, &r.condition, &item),
             Err(e) => {
-                c.diags
-                    .push(diag_at(&r.condition, e.pos, &e.near, e.message, &item));
+                self.report_at(&r.condition, e.pos, &e.near, e.message, &item);
                 None
             }
         };
-        let exc = c.exceptions(r, &item);
-        let output = match Template::compile(&r.output.text) {
+        let exc = self.exceptions(r, &item);
+        let output = self.output_template(r, &item);
+        let threshold = self.threshold(r, &item);
+        let (Some(cond), Some(exc), Some(output), Some(threshold)) = (cond, exc, output, threshold)
+        else {
+            return None;
+        };
+        let condition = if exc.is_empty() {
+            cond
+        } else {
+            Node::And(vec![cond, Node::Not(Box::new(Node::Or(exc)))])
+        };
+        if let Some(f) = crate::fields::k8saudit::foreign_field(&condition, &output, &r.source) {
+            let msg = format!("field '{f}' does not exist for event source '{}'", r.source);
+            self.diags
+                .push(Diagnostic::error(&r.at.source, r.at.pos, msg).in_item(&item));
+            return None;
+        }
+        let condition = crate::optimize::simplify(&condition, simplified);
+        let event_types = event_types(&condition, types_seen);
+        let block = if r.actions.has(crate::actions::ActionKind::Block) {
+            match crate::actions::block_target(event_types.as_ref()) {
+                Ok(t) => Some(t),
+                Err(msg) => {
+                    self.diags
+                        .push(Diagnostic::error(&r.at.source, r.at.pos, msg).in_item(&item));
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
+        Some(CompiledRule {
+            name: r.name.clone(),
+            desc: r.desc.clone(),
+            priority: r.priority,
+            tags: r.tags.clone(),
+            source: r.source.clone(),
+            condition,
+            output,
+            event_types,
+            at: r.at.clone(),
+            tests: r.tests.clone(),
+            threshold,
+            actions: r.actions.clone(),
+            block,
+        })
+    }
+
+    /// The rule's output template; `None` after reporting where it is wrong.
+    fn output_template(&mut self, r: &RuleDef, item: &str) -> Option<Template> {
+        match Template::compile(&r.output.text) {
             Ok(t) => Some(t),
             Err((pos, msg)) => {
                 let near: String = r
@@ -478,75 +683,51 @@ pub fn compile(loader: Loader) -> Result<(Vec<CompiledRule>, usize, Vec<Diagnost
                     .skip(pos)
                     .take_while(|c| !c.is_whitespace())
                     .collect();
-                c.diags.push(diag_at(
-                    &r.output,
-                    pos,
-                    &near,
-                    format!("in output: {msg}"),
-                    &item,
-                ));
+                self.report_at(&r.output, pos, &near, format!("in output: {msg}"), item);
                 None
             }
-        };
-        let threshold = match r
+        }
+    }
+
+    /// The rule's threshold (`Some(None)`: it has none); `None` after
+    /// reporting its errors.
+    fn threshold(
+        &mut self,
+        r: &RuleDef,
+        item: &str,
+    ) -> Option<Option<crate::threshold::Threshold>> {
+        match r
             .threshold
             .as_ref()
-            .map(|t| crate::threshold::Threshold::compile(t, &item))
+            .map(|t| crate::threshold::Threshold::compile(t, item))
         {
             None => Some(None),
             Some(Ok(t)) => Some(Some(t)),
             Some(Err(errs)) => {
-                c.diags.extend(errs);
+                self.diags.extend(errs);
                 None
             }
-        };
-        let (Some(cond), Some(exc), Some(output), Some(threshold)) = (cond, exc, output, threshold)
-        else {
-            continue;
-        };
-        let condition = if exc.is_empty() {
-            cond
-        } else {
-            Node::And(vec![cond, Node::Not(Box::new(Node::Or(exc)))])
-        };
-        let condition = crate::optimize::simplify(&condition, &mut simplified);
-        let event_types = event_types(&condition);
-        if r.enabled {
-            rules.push(CompiledRule {
-                name: r.name.clone(),
-                desc: r.desc.clone(),
-                priority: r.priority,
-                tags: r.tags.clone(),
-                source: r.source.clone(),
-                condition,
-                output,
-                event_types,
-                at: r.at.clone(),
-                tests: r.tests.clone(),
-                threshold,
-            });
         }
     }
-    // Macros no rule uses are still checked for syntax, as Falco does.
-    let mut names: Vec<&String> = set.macros.keys().collect();
-    names.sort();
-    for name in names {
-        if !c.macros.contains_key(name.as_str()) {
-            let def = &set.macros[name];
-            if let Err(e) = parser::parse(&def.condition.text) {
-                c.diags.push(diag_at(
-                    &def.condition,
-                    e.pos,
-                    &e.near,
-                    e.message,
-                    &format!("macro '{name}'"),
-                ));
+
+    /// Macros no rule uses are still checked for syntax, as Falco does.
+    fn check_unused_macros(&mut self) {
+        let set = self.set;
+        let mut names: Vec<&String> = set.macros.keys().collect();
+        names.sort();
+        for name in names {
+            if !self.macros.contains_key(name.as_str()) {
+                let def = &set.macros[name];
+                if let Err(e) = parser::parse(&def.condition.text) {
+                    self.report_at(
+                        &def.condition,
+                        e.pos,
+                        &e.near,
+                        e.message,
+                        &format!("macro '{name}'"),
+                    );
+                }
             }
         }
     }
-    diags.append(&mut c.diags);
-    if diags.iter().any(|d| d.is_error()) {
-        return Err(LoadError { diagnostics: diags });
-    }
-    Ok((rules, c.macros.len(), diags))
 }

@@ -43,6 +43,10 @@ pub trait Context {
     fn event_num(&self) -> u64 {
         1
     }
+    /// The Kubernetes audit event, for `k8s_audit` rules (none for syscalls).
+    fn audit(&self) -> Option<&crate::fields::k8saudit::AuditEvent> {
+        None
+    }
 }
 
 /// A field value.

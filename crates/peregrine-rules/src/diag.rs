@@ -156,3 +156,39 @@ impl fmt::Display for LoadError {
         Ok(())
     }
 }
+
+/// Keep the first [`MAX_DIAGNOSTICS`](crate::limits::MAX_DIAGNOSTICS)
+/// errors and as many warnings, in order; what is dropped (and
+/// `suppressed` errors never made) is counted in one last diagnostic.
+pub fn cap(diags: &mut Vec<Diagnostic>, suppressed: usize) {
+    use crate::limits::MAX_DIAGNOSTICS;
+    let (mut errors, mut warnings) = (0usize, 0usize);
+    diags.retain(|d| {
+        let n = if d.is_error() {
+            &mut errors
+        } else {
+            &mut warnings
+        };
+        *n += 1;
+        *n <= MAX_DIAGNOSTICS
+    });
+    let more_errors = errors.saturating_sub(MAX_DIAGNOSTICS) + suppressed;
+    let more_warnings = warnings.saturating_sub(MAX_DIAGNOSTICS);
+    if more_errors + more_warnings == 0 {
+        return;
+    }
+    diags.push(Diagnostic {
+        severity: if more_errors > 0 {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
+        source: None,
+        pos: Pos::default(),
+        message: format!(
+            "{more_errors} more error(s) and {more_warnings} more warning(s) not shown \
+             (at most {MAX_DIAGNOSTICS} of each are reported)"
+        ),
+        item: None,
+    });
+}

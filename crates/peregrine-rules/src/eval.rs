@@ -222,16 +222,39 @@ pub enum Node {
     Const(bool),
 }
 
-/// Per-event results of shared sub-trees (0 unknown, 1 false, 2 true).
+/// Per-event results of shared sub-trees (0 unknown, 1 false, 2 true),
+/// and where the compiled program returns after evaluating each.
 #[derive(Debug, Default)]
 pub struct Memo {
     slots: Vec<u8>,
+    returns: Vec<u32>,
 }
 
 impl Memo {
     /// A memo for `n` shared sub-trees.
     pub fn new(n: usize) -> Memo {
-        Memo { slots: vec![0; n] }
+        Memo {
+            slots: vec![0; n],
+            returns: vec![0; n],
+        }
+    }
+    /// Grow to hold at least `n` shared sub-trees.
+    #[inline]
+    pub(crate) fn ensure(&mut self, n: usize) {
+        if self.slots.len() < n || self.returns.len() < n {
+            self.slots.resize(n, 0);
+            self.returns.resize(n, 0);
+        }
+    }
+    /// Note where the program continues once slot `slot` is evaluated.
+    #[inline]
+    pub(crate) fn set_return(&mut self, slot: usize, pc: u32) {
+        self.returns[slot] = pc;
+    }
+    /// Where the program continues after evaluating slot `slot`.
+    #[inline]
+    pub(crate) fn return_to(&self, slot: usize) -> u32 {
+        self.returns[slot]
     }
     /// The recorded result of slot `slot`, if any.
     #[inline]
@@ -461,6 +484,12 @@ impl Check {
         };
         if self.op == Op::Exists {
             return true;
+        }
+        if let (Value::List(items), Op::In) = (&v, self.op) {
+            // Falco's list fields: `in` means every value is in the set.
+            if crate::fields::k8saudit::in_means_all(&self.field) {
+                return items.iter().all(|i| self.cmp(i, ctx, Op::In));
+            }
         }
         if let (Value::List(items), false) = (&v, matches!(self.op, Op::In | Op::Intersects)) {
             if self.op == Op::Ne {

@@ -20,7 +20,8 @@ pub struct ParseError {
 
 /// Longest condition accepted (characters).
 pub const MAX_CONDITION: usize = 1 << 20;
-const MAX_DEPTH: usize = 200;
+/// Deepest nesting of one condition (parentheses, `not`, transformers).
+pub const MAX_DEPTH: usize = 200;
 
 struct P<'a> {
     chars: Vec<char>,

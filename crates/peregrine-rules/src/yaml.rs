@@ -5,6 +5,7 @@
 //! Scalars keep their original text (Falco treats rule values as strings).
 
 use crate::diag::{Diagnostic, Pos, Source};
+use crate::limits::{MAX_ALIAS_BYTES, MAX_ALIAS_NODES, MAX_YAML_DEPTH};
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -90,9 +91,51 @@ fn pos(m: &Marker) -> Pos {
     }
 }
 
+/// Size of a subtree: nodes and bytes of scalar text.
+#[derive(Debug, Clone, Copy, Default)]
+struct Weight {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Weight {
+    fn add(&mut self, w: Weight) {
+        self.nodes = self.nodes.saturating_add(w.nodes);
+        self.bytes = self.bytes.saturating_add(w.bytes);
+    }
+}
+
 enum Frame {
-    Seq(Pos, usize, Vec<Node>),
-    Map(Pos, usize, Vec<(Node, Node)>, Option<Node>),
+    Seq(Pos, usize, Vec<Node>, Weight),
+    Map(Pos, usize, Vec<(Node, Node)>, Option<Node>, Weight),
+}
+
+/// What anchors and aliases copied so far, bounded by
+/// [`MAX_ALIAS_NODES`] and [`MAX_ALIAS_BYTES`]: an alias repeats its
+/// anchor's whole subtree, so nested aliases multiply (a "billion laughs").
+#[derive(Default)]
+struct Copies {
+    anchors: HashMap<usize, (Node, Weight)>,
+    copied: Weight,
+}
+
+impl Copies {
+    /// Count a copy of `w`; an error past the limits.
+    fn charge(&mut self, src: &Arc<Source>, at: Pos, w: Weight) -> Result<(), Diagnostic> {
+        self.copied.add(w);
+        if self.copied.nodes > MAX_ALIAS_NODES || self.copied.bytes > MAX_ALIAS_BYTES {
+            return Err(Diagnostic::error(
+                src,
+                at,
+                format!(
+                    "YAML anchors and aliases copy more than {MAX_ALIAS_NODES} nodes or \
+                     {} MiB of text in this file",
+                    MAX_ALIAS_BYTES >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Parse every document of a YAML file.
@@ -177,109 +220,115 @@ fn scan_depth(s: &str, depth: &mut i32) {
 fn parse_strict(src: &Arc<Source>) -> Result<Vec<Node>, Diagnostic> {
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
-    let mut depth_guard = 0usize;
+    let mut copies = Copies::default();
     for item in Parser::new_from_str(&src.text) {
         let (ev, span) = item.map_err(|e| {
             Diagnostic::error(src, pos(e.marker()), format!("invalid YAML: {}", e.info()))
         })?;
         let at = pos(&span.start);
-        let done: Option<(Node, usize)> = match ev {
+        let done: Option<(Node, usize, Weight)> = match ev {
             Event::Scalar(v, style, anchor, _tag) => {
                 let quoted = style != ScalarStyle::Plain;
+                let weight = Weight {
+                    nodes: 1,
+                    bytes: v.len(),
+                };
                 let kind = if !quoted && matches!(v.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
                     NodeKind::Null
                 } else {
                     NodeKind::Scalar(v.into_owned())
                 };
-                Some((
-                    Node {
-                        kind,
-                        pos: at,
-                        quoted,
-                    },
-                    anchor,
-                ))
+                let node = Node {
+                    kind,
+                    pos: at,
+                    quoted,
+                };
+                Some((node, anchor, weight))
             }
-            Event::Alias(id) => match anchors.get(&id) {
-                Some(n) => Some((n.clone(), 0)),
-                None => {
+            Event::Alias(id) => {
+                let Some((node, weight)) = copies.anchors.get(&id) else {
                     return Err(Diagnostic::error(
                         src,
                         at,
                         "YAML alias to an unknown anchor",
-                    ))
-                }
-            },
-            Event::SequenceStart(anchor, _) => {
-                depth_guard += 1;
-                if depth_guard > 256 {
-                    return Err(Diagnostic::error(
-                        src,
-                        at,
-                        "YAML nested deeper than 256 levels",
                     ));
-                }
-                stack.push(Frame::Seq(at, anchor, Vec::new()));
+                };
+                let (node, weight) = (node.clone(), *weight);
+                // Checked before the copy is made: `weight` may be huge.
+                copies.charge(src, at, weight)?;
+                Some((node, 0, weight))
+            }
+            Event::SequenceStart(anchor, _) => {
+                enter(src, at, stack.len())?;
+                stack.push(Frame::Seq(at, anchor, Vec::new(), one()));
                 None
             }
             Event::MappingStart(anchor, _) => {
-                depth_guard += 1;
-                if depth_guard > 256 {
-                    return Err(Diagnostic::error(
-                        src,
-                        at,
-                        "YAML nested deeper than 256 levels",
-                    ));
-                }
-                stack.push(Frame::Map(at, anchor, Vec::new(), None));
+                enter(src, at, stack.len())?;
+                stack.push(Frame::Map(at, anchor, Vec::new(), None, one()));
                 None
             }
-            Event::SequenceEnd => {
-                depth_guard = depth_guard.saturating_sub(1);
-                match stack.pop() {
-                    Some(Frame::Seq(p, anchor, items)) => Some((
-                        Node {
-                            kind: NodeKind::Seq(items),
-                            pos: p,
-                            quoted: false,
-                        },
-                        anchor,
-                    )),
-                    _ => return Err(Diagnostic::error(src, at, "malformed YAML sequence")),
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(p, anchor, items, w)) => {
+                    Some((collection(NodeKind::Seq(items), p), anchor, w))
                 }
-            }
-            Event::MappingEnd => {
-                depth_guard = depth_guard.saturating_sub(1);
-                match stack.pop() {
-                    Some(Frame::Map(p, anchor, entries, None)) => Some((
-                        Node {
-                            kind: NodeKind::Map(entries),
-                            pos: p,
-                            quoted: false,
-                        },
-                        anchor,
-                    )),
-                    _ => return Err(Diagnostic::error(src, at, "malformed YAML mapping")),
+                _ => return Err(Diagnostic::error(src, at, "malformed YAML sequence")),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(p, anchor, entries, None, w)) => {
+                    Some((collection(NodeKind::Map(entries), p), anchor, w))
                 }
-            }
+                _ => return Err(Diagnostic::error(src, at, "malformed YAML mapping")),
+            },
             _ => None,
         };
-        if let Some((node, anchor)) = done {
+        if let Some((node, anchor, weight)) = done {
             if anchor != 0 {
-                anchors.insert(anchor, node.clone());
+                // The anchor keeps a copy of its node: counted too.
+                copies.charge(src, node.pos, weight)?;
+                copies.anchors.insert(anchor, (node.clone(), weight));
             }
             match stack.last_mut() {
                 None => docs.push(node),
-                Some(Frame::Seq(_, _, items)) => items.push(node),
-                Some(Frame::Map(_, _, entries, key)) => match key.take() {
-                    None => *key = Some(node),
-                    Some(k) => entries.push((k, node)),
-                },
+                Some(Frame::Seq(_, _, items, w)) => {
+                    w.add(weight);
+                    items.push(node)
+                }
+                Some(Frame::Map(_, _, entries, key, w)) => {
+                    w.add(weight);
+                    match key.take() {
+                        None => *key = Some(node),
+                        Some(k) => entries.push((k, node)),
+                    }
+                }
             }
         }
     }
     Ok(docs)
+}
+
+fn one() -> Weight {
+    Weight { nodes: 1, bytes: 0 }
+}
+
+fn collection(kind: NodeKind, pos: Pos) -> Node {
+    Node {
+        kind,
+        pos,
+        quoted: false,
+    }
+}
+
+/// A collection opens at `depth` levels: an error past [`MAX_YAML_DEPTH`].
+fn enter(src: &Arc<Source>, at: Pos, depth: usize) -> Result<(), Diagnostic> {
+    if depth >= MAX_YAML_DEPTH {
+        return Err(Diagnostic::error(
+            src,
+            at,
+            format!("YAML nested deeper than {MAX_YAML_DEPTH} levels"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -328,5 +377,32 @@ mod tests {
     fn anchors_and_aliases_resolve() {
         let docs = parse(&src("a: &x [1, 2]\nb: *x\n")).unwrap();
         assert_eq!(docs[0].get("b").unwrap().as_seq().unwrap().len(), 2);
+    }
+
+    /// Ten levels of ten aliases each would be 10^10 nodes: refused at the
+    /// alias that crosses the limit, before anything is copied.
+    #[test]
+    fn an_alias_bomb_is_refused_with_its_place() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&src(&text)).unwrap_err();
+        assert!(e.message.contains("aliases copy more than"), "{e}");
+        assert!((5..=10).contains(&e.pos.line), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_at_its_place() {
+        // Block sequences: `- - - x` nests one level per dash.
+        let text = "- ".repeat(MAX_YAML_DEPTH + 1) + "x\n";
+        let e = parse(&src(&text)).unwrap_err();
+        assert!(e.message.contains("nested deeper than 256"), "{e}");
+        assert_eq!(e.pos.col, 2 * MAX_YAML_DEPTH + 1, "{e}");
+        assert!(parse(&src(&("- ".repeat(MAX_YAML_DEPTH) + "x\n"))).is_ok());
+        // Flow collections: the YAML parser's own limit, an error too.
+        let flow = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert!(parse(&src(&flow)).is_err());
     }
 }

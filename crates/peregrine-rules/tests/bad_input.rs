@@ -225,3 +225,22 @@ fn threshold_mistakes_are_errors_with_their_place() {
     assert_eq!(t.group_by.len(), 2);
     assert!(t.distinct.is_some());
 }
+
+#[test]
+fn bcontains_with_a_multibyte_character_is_an_error_not_a_panic() {
+    for v in ["aéb", "é", "0g", "abc"] {
+        let text = format!(
+            "- rule: r\n  desc: d\n  condition: evt.type = openat and evt.buffer bcontains {v}\n  output: o\n  priority: WARNING\n"
+        );
+        let e = errors(&text);
+        assert!(
+            e.iter().any(|m| m.contains("takes hex bytes")),
+            "{v}: {e:?}"
+        );
+    }
+    peregrine_rules::Engine::from_str(
+        "ok.yaml",
+        "- rule: r\n  desc: d\n  condition: evt.type = openat and evt.buffer bcontains 2f6574\n  output: o\n  priority: WARNING\n",
+    )
+    .expect("hex loads");
+}

@@ -108,6 +108,21 @@ fn the_default_ruleset_loads_and_every_embedded_test_passes() {
         .map(|o| format!("{} :: {}", o.rule, o.name))
         .collect();
     assert!(failed.is_empty(), "failing rule tests: {failed:?}");
+    assert!(
+        e.sequences().list().len() >= 3,
+        "the default sequence rules"
+    );
+    for s in e.sequences().list() {
+        for want in [true, false] {
+            assert!(
+                outcomes
+                    .iter()
+                    .any(|o| o.rule == s.name && o.expect == want),
+                "sequence '{}' has no test expecting fire={want}",
+                s.name
+            );
+        }
+    }
     for r in e.rules() {
         assert!(
             outcomes.iter().any(|o| o.rule == r.name && o.expect),

@@ -26,6 +26,19 @@ pub struct KernelFilter {
     /// Copy the environment of every exec (up to 4 KiB; rules that read
     /// `proc.env` need it, others should not pay for it).
     pub exec_env: bool,
+    /// Stream raw syscall ids (the anomaly model's input) of tasks with
+    /// these comms. With `stream_cgroups` too, a task in either passes.
+    /// Both empty: no stream, and its programs are not attached.
+    pub stream_comms: Vec<String>,
+    /// Stream raw syscall ids of tasks in these cgroup v2 ids.
+    pub stream_cgroups: Vec<u64>,
+}
+
+impl KernelFilter {
+    /// Is any workload selected for the syscall id stream?
+    pub fn streams(&self) -> bool {
+        !self.stream_comms.is_empty() || !self.stream_cgroups.is_empty()
+    }
 }
 
 /// Sensor configuration.

@@ -163,9 +163,13 @@ impl Sensor {
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .map_max_entries("EVENTS", ring_bytes)
+            // Per-thread syscall id buffers (~760 B each, preallocated):
+            // one entry unless a workload is selected for the stream.
+            .map_max_entries("STREAM_BUFS", if cfg.filter.streams() { 8192 } else { 1 })
             .load(OBJECT)?;
 
         maps::write_filters(&mut ebpf, &cfg.filter)?;
+        maps::write_stream(&mut ebpf, &cfg.filter)?;
         maps::write_config(&mut ebpf, &cfg.kinds, &cfg.filter, cfg.wakeup_bytes)?;
 
         let mut report = LoadReport::default();
@@ -175,7 +179,8 @@ impl Sensor {
                 report.skipped.push(name);
                 continue;
             };
-            if !spec.required && !cfg.kinds.contains(&spec.kind) {
+            let unselected = spec.kind == EventKind::Syscalls && !cfg.filter.streams();
+            if unselected || (!spec.required && !cfg.kinds.contains(&spec.kind)) {
                 report.skipped.push(name);
                 continue;
             }
@@ -312,6 +317,13 @@ impl Sensor {
     /// configured with a cgroup scope, possibly empty: `Some(vec![])`).
     pub fn scope_cgroup(&mut self, id: u64) -> Result<(), SensorError> {
         maps::scope_cgroup(&mut self.ebpf, id)
+    }
+
+    /// Add a cgroup v2 id to the syscall id stream selection (effective when
+    /// the sensor was loaded with a stream selection: the stream programs
+    /// are attached only then).
+    pub fn stream_cgroup(&mut self, id: u64) -> Result<(), SensorError> {
+        maps::stream_cgroup(&mut self.ebpf, id)
     }
 
     /// Add a process and its future descendants to the pid scope (effective

@@ -68,6 +68,12 @@ pub(crate) fn write_config(
     if filter.exec_env {
         flags |= abi::CFG_EXEC_ENV;
     }
+    if !filter.stream_comms.is_empty() {
+        flags |= abi::CFG_STREAM_COMM;
+    }
+    if !filter.stream_cgroups.is_empty() {
+        flags |= abi::CFG_STREAM_CGROUP;
+    }
     let cfg = PgConfig {
         kind_mask: kinds.iter().fold(0u64, |m, k| m | (1u64 << k.id())),
         self_tgid: std::process::id(),
@@ -140,6 +146,35 @@ pub(crate) fn write_filters(ebpf: &mut Ebpf, filter: &KernelFilter) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Fill the syscall id stream selection maps.
+pub(crate) fn write_stream(ebpf: &mut Ebpf, filter: &KernelFilter) -> Result<(), SensorError> {
+    {
+        let mut m: HashMap<&mut MapData, [u8; abi::COMM_LEN], u8> = HashMap::try_from(
+            ebpf.map_mut("STREAM_COMMS")
+                .ok_or_else(|| missing("STREAM_COMMS"))?,
+        )
+        .map_err(map_err("STREAM_COMMS"))?;
+        for comm in &filter.stream_comms {
+            m.insert(comm_key(comm), 1, 0)
+                .map_err(map_err("STREAM_COMMS"))?;
+        }
+    }
+    for cg in &filter.stream_cgroups {
+        stream_cgroup(ebpf, *cg)?;
+    }
+    Ok(())
+}
+
+/// Add a cgroup v2 id to the syscall id stream selection.
+pub(crate) fn stream_cgroup(ebpf: &mut Ebpf, id: u64) -> Result<(), SensorError> {
+    let mut m: HashMap<&mut MapData, u64, u8> = HashMap::try_from(
+        ebpf.map_mut("STREAM_CGROUPS")
+            .ok_or_else(|| missing("STREAM_CGROUPS"))?,
+    )
+    .map_err(map_err("STREAM_CGROUPS"))?;
+    m.insert(id, 1, 0).map_err(map_err("STREAM_CGROUPS"))
 }
 
 /// The comm filter key for a name (truncated like the kernel's comm).

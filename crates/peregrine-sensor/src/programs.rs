@@ -56,6 +56,17 @@ pub fn spec_for(name: &str) -> Option<ProgramSpec> {
             kind: EventKind::Fork,
             required: true,
         }),
+        // The opt-in syscall id stream (attached only with a selection).
+        "raw_sys_enter_stream" | "raw_stream_exec" | "raw_stream_exit" => Some(ProgramSpec {
+            name: name.into(),
+            hook: Hook::RawTracePoint(match name {
+                "raw_sys_enter_stream" => "sys_enter",
+                "raw_stream_exec" => "sched_process_exec",
+                _ => "sched_process_exit",
+            }),
+            kind: EventKind::Syscalls,
+            required: false,
+        }),
         _ => {
             let sys = name.strip_prefix("sys_exit_")?;
             // The tracepoint of umount2(2) is named after its SYSCALL_DEFINE.

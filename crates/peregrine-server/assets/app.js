@@ -5,9 +5,10 @@
 const PRIOS = ["Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"];
 const PRIO_COLORS = ["#f43f5e", "#e11d48", "#ef4444", "#f97316", "#f59e0b", "#38bdf8", "#64748b", "#475569"];
 const RANGES = [["-15m", "Last 15 minutes"], ["-1h", "Last hour"], ["-24h", "Last 24 hours"], ["-7d", "Last 7 days"], ["-30d", "Last 30 days"]];
-const TOKEN_KEY = "peregrine.token";
+// Signed in through an HttpOnly session cookie: no token is kept in the
+// page or in browser storage (older versions kept it under this key).
+const OLD_TOKEN_KEY = "peregrine.token";
 
-let token = null;
 let me = null;
 let liveAbort = null;
 const listeners = new Set();
@@ -62,7 +63,8 @@ class AuthError extends Error {}
 async function api(path, opts = {}) {
   const r = await fetch(path, {
     ...opts,
-    headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json", ...(opts.headers || {}) },
+    credentials: "same-origin",
+    headers: { "X-Peregrine-Request": "1", "Content-Type": "application/json", ...(opts.headers || {}) },
   });
   if (r.status === 401) throw new AuthError("unauthorized");
   const body = await r.json().catch(() => ({}));
@@ -76,13 +78,14 @@ function qs(params) {
   return s ? "?" + s : "";
 }
 
-// ---------- live stream (SSE over fetch, token in a header) ----------
+// ---------- live stream (SSE over fetch, session cookie) ----------
 async function startLive() {
   if (liveAbort) liveAbort.abort();
   liveAbort = new AbortController();
   const ind = $("#live-indicator");
   try {
-    const r = await fetch("/api/v1/stream", { headers: { "Authorization": "Bearer " + token }, signal: liveAbort.signal });
+    const r = await fetch("/api/v1/stream", { credentials: "same-origin", signal: liveAbort.signal });
+    if (r.status === 401) { liveAbort = null; me = null; showLogin("Your session ended."); return; }
     if (!r.ok || !r.body) throw new Error("stream refused");
     ind.className = "live on"; ind.querySelector(".txt").textContent = "live";
     const reader = r.body.getReader();
@@ -109,7 +112,7 @@ async function startLive() {
     if (e.name === "AbortError") return;
   }
   ind.className = "live off"; ind.querySelector(".txt").textContent = "reconnecting";
-  setTimeout(() => { if (token) startLive(); }, 3000);
+  setTimeout(() => { if (me) startLive(); }, 3000);
 }
 
 // ---------- pages ----------
@@ -117,50 +120,65 @@ function pageHead(title, sub, ...right) {
   return h("div", { class: "page-head" }, h("div", {}, h("h1", {}, title), sub ? h("div", { class: "sub" }, sub) : null), h("div", { class: "actions" }, ...right));
 }
 
+// A range from the URL that is not one of ours (e.g. -2h, or absolute
+// from/to) is shown as it is, selected, rather than as the first option.
 function rangeSelect(value, onchange, id) {
+  const known = RANGES.some(([v]) => v === value);
+  const extra = !known && value ? [[value, `Custom: ${value}`]] : [];
   return h("select", { id, onchange: (e) => onchange(e.target.value) },
-    RANGES.map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
+    [...extra, ...RANGES].map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
 }
 
+// The chart draws the whole selected range (agg.from..agg.to, Unix
+// seconds): every bucket, empty ones too, and no axis beyond the range's end.
 function timeline(agg) {
   const W = 900, H = 220, L = 40, B = 24, T = 10;
-  const buckets = agg.buckets;
-  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": "Alerts over time by priority" });
-  if (!buckets.length) {
-    s.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "axis" }, "No alerts in this range"));
-    return s;
-  }
-  const peak = Math.max(1, ...buckets.map((b) => b.counts.reduce((a, c) => a + c, 0)));
+  const bs = Math.max(1, agg.bucket_secs);
+  const to = agg.to || Date.now() / 1000;
+  const start = Math.floor((agg.from || to - 86400) / bs) * bs;
+  const n = Math.min(10000, Math.max(1, Math.ceil((to - start) / bs)));
+  const span = Math.max(bs, to - start);
+  const counts = new Map(agg.buckets.map((b) => [b.start, b.counts]));
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": "Alerts over time by priority",
+    "data-buckets": n, "data-from": start, "data-to": Math.floor(to) });
+  const peak = Math.max(1, ...agg.buckets.map((b) => b.counts.reduce((a, c) => a + c, 0)));
   const raw = peak / 4, mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = Math.max(1, [1, 2, 2.5, 5, 10].map((m) => m * mag).find((v) => v >= raw));
   const max = step * 4;
-  const start = buckets[0].start, end = buckets[buckets.length - 1].start + agg.bucket_secs;
-  const span = Math.max(agg.bucket_secs, end - start);
-  const bw = Math.max(2, ((W - L - 4) * agg.bucket_secs) / span - 2);
+  const bw = Math.max(1, ((W - L - 4) * bs) / span - 1);
   for (let g = 0; g <= 4; g++) {
     const y = T + ((H - B - T) * g) / 4;
     s.append(svg("line", { x1: L, x2: W, y1: y, y2: y, class: "grid" }));
     s.append(svg("text", { x: L - 6, y: y + 3, "text-anchor": "end", class: "axis" }, num(max - step * g)));
   }
-  for (const b of buckets) {
-    const x = L + ((W - L - 4) * (b.start - start)) / span;
+  for (let k = 0; k < n; k++) {
+    const b = start + k * bs;
+    const x = L + ((W - L - 4) * (b - start)) / span;
+    const slot = svg("g", { class: "bucket", "data-start": b });
+    const c = counts.get(b) || [];
     let y = H - B;
     for (let p = 7; p >= 0; p--) {
-      const n = b.counts[p];
-      if (!n) continue;
-      const hgt = ((H - B - T) * n) / max;
+      const v = c[p];
+      if (!v) continue;
+      const hgt = ((H - B - T) * v) / max;
       y -= hgt;
       const r = svg("rect", { x, y, width: bw, height: Math.max(1, hgt), fill: PRIO_COLORS[p], rx: 1.5 });
-      r.append(svg("title", {}, `${new Date(b.start * 1000).toLocaleString()} — ${PRIOS[p]}: ${n}`));
-      s.append(r);
+      r.append(svg("title", {}, `${new Date(b * 1000).toLocaleString()} — ${PRIOS[p]}: ${v}`));
+      slot.append(r);
     }
+    s.append(slot);
+  }
+  if (!agg.buckets.length) {
+    s.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "axis" }, "No alerts in this range"));
   }
   const ticks = 6;
+  const pad = (v) => String(v).padStart(2, "0");
   for (let t = 0; t <= ticks; t++) {
-    const ts = start + (span * t) / ticks;
-    const d = new Date(ts * 1000);
-    const label = span > 2 * 86400 ? `${d.getMonth() + 1}/${d.getDate()}` : `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
-    s.append(svg("text", { x: L + ((W - L - 4) * t) / ticks, y: H - 6, "text-anchor": t === 0 ? "start" : t === ticks ? "end" : "middle", class: "axis" }, label));
+    const d = new Date((start + (span * t) / ticks) * 1000);
+    const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    const md = `${d.getMonth() + 1}/${d.getDate()}`;
+    const label = span > 3 * 86400 ? md : span > 86400 - 1 ? `${md} ${hm}` : hm;
+    s.append(svg("text", { x: L + ((W - L - 4) * t) / ticks, y: H - 6, "text-anchor": t === 0 ? "start" : t === ticks ? "end" : "middle", class: "axis tick" }, label));
   }
   return s;
 }
@@ -176,9 +194,34 @@ function barList(items, onclick) {
 
 const state = { range: "-24h" };
 
+// A mean time in `unit` milliseconds, readable ("—" when there is none).
+function duration(v, unit) {
+  if (v === null || v === undefined) return "—";
+  const ms = v * unit;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 90) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} d`;
+}
+
+// MTTD and MTTR per rule, priority and team (team:NAME tags).
+function timesPanel(t) {
+  const table = (id, title, lines) => h("div", { class: "panel" }, h("h2", {}, title),
+    lines.length ? h("div", { class: "table-wrap" }, h("table", { id },
+      h("thead", {}, h("tr", {}, ["", "Alerts", "MTTD", "Resolved", "MTTR"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, lines.map((l) => h("tr", {}, h("td", {}, l.name), h("td", {}, num(l.alerts)), h("td", {}, duration(l.mttd_ms, 1)),
+        h("td", {}, num(l.resolved)), h("td", {}, duration(l.mttr_secs, 1000))))))) : h("div", { class: "empty" }, "Nothing yet"));
+  return h("div", { class: "grid2" },
+    table("times-by-rule", "Response times by rule", t.by_rule.slice(0, 10)),
+    table("times-by-priority", "By priority", t.by_priority),
+    table("times-by-team", "By team", t.by_team));
+}
+
 async function overview() {
   mount(pageHead("Overview", "Alerts across every agent"), h("div", { class: "loading" }, "Loading…"));
-  const [agg, agents] = await Promise.all([api("/api/v1/stats" + qs({ from: state.range })), api("/api/v1/agents")]);
+  const [agg, agents, times] = await Promise.all([api("/api/v1/stats" + qs({ from: state.range })), api("/api/v1/agents"), api("/api/v1/response-times" + qs({ from: state.range }))]);
   const crit = agg.by_priority.slice(0, 3).reduce((a, b) => a + b, 0);
   const now = Date.now() / 1000;
   const online = agents.filter((a) => now - a.last_seen < 90).length;
@@ -192,13 +235,16 @@ async function overview() {
       h("div", { class: "card" }, h("div", { class: "k" }, "Critical or worse"), h("div", { class: "v crit" }, num(crit))),
       h("div", { class: "card" }, h("div", { class: "k" }, "Open"), h("div", { class: "v warn" }, num(agg.by_status.open || 0))),
       h("div", { class: "card" }, h("div", { class: "k" }, "Agents online"), h("div", { class: "v" }, `${online} / ${agents.length}`)),
-      h("div", { class: "card" }, h("div", { class: "k" }, "Kernel drops"), h("div", { class: "v" + (drops ? " warn" : "") }, num(drops)))),
+      h("div", { class: "card" }, h("div", { class: "k" }, "Kernel drops"), h("div", { class: "v" + (drops ? " warn" : "") }, num(drops))),
+      h("div", { class: "card", id: "card-mttd", title: "Mean time to detect: event to alert stored" }, h("div", { class: "k" }, "MTTD"), h("div", { class: "v" }, duration(times.overall.mttd_ms, 1))),
+      h("div", { class: "card", id: "card-mttr", title: "Mean time to remediate: alert to resolved" }, h("div", { class: "k" }, "MTTR"), h("div", { class: "v" }, duration(times.overall.mttr_secs, 1000)))),
     h("div", { class: "panel chart" }, h("h2", {}, "Alerts over time by priority"), timeline(agg), legend),
     h("div", { class: "grid2" },
       h("div", { class: "panel", id: "top-rules" }, h("h2", {}, "Top rules"), barList(agg.top_rules, (n) => go({ rule: n }))),
       h("div", { class: "panel" }, h("h2", {}, "Top containers"), barList(agg.top_containers, (n) => go({ container: n }))),
       h("div", { class: "panel" }, h("h2", {}, "Top hosts"), barList(agg.top_hosts, (n) => go({ host: n }))),
-      h("div", { class: "panel" }, h("h2", {}, "Top images"), barList(agg.top_images, (n) => go({ image: n })))));
+      h("div", { class: "panel" }, h("h2", {}, "Top images"), barList(agg.top_images, (n) => go({ image: n })))),
+    timesPanel(times));
 }
 
 const FILTERS = [
@@ -210,15 +256,20 @@ const FILTERS = [
   ["namespace", "small", "K8s namespace"],
 ];
 
+let pageGen = 0; // bumped by each alerts page: older pages' live hooks stop
+
 async function alerts(params) {
+  const gen = ++pageGen;
+  listeners.clear();
   const f = { from: "-24h", ...params };
   const inputs = {};
-  const apply = () => {
-    const next = { from: inputs.from.value, min_priority: inputs.min_priority.value, status: inputs.status.value };
+  // A filter change keeps an absolute `to`; choosing another range drops it.
+  const apply = (rangeChanged) => {
+    const next = { from: inputs.from.value, to: rangeChanged === true ? "" : f.to, min_priority: inputs.min_priority.value, status: inputs.status.value };
     for (const [k] of FILTERS) next[k] = inputs[k].value.trim();
     location.hash = "#/alerts" + qs(next);
   };
-  inputs.from = rangeSelect(f.from, apply, "filter-from");
+  inputs.from = rangeSelect(f.from, () => apply(true), "filter-from");
   inputs.min_priority = h("select", { id: "filter-priority", onchange: apply },
     h("option", { value: "" }, "Any priority"),
     PRIOS.slice(0, 7).map((p) => h("option", { value: p, selected: f.min_priority === p }, p + (p === "Emergency" ? "" : " or worse"))));
@@ -244,7 +295,7 @@ async function alerts(params) {
   const row = (s, fresh) => {
     const a = s; // stored alerts are flat: the alert plus agent, status, time_ns
     const c = a.container;
-    return h("tr", { class: fresh ? "fresh" : null, "data-id": a.id, onclick: () => { location.hash = "#/alert/" + encodeURIComponent(a.id); } },
+    return h("tr", { class: fresh ? "fresh" : null, "data-id": a.id, "data-agent": s.agent, onclick: () => { location.hash = "#/alert/" + encodeURIComponent(a.id) + qs({ agent: s.agent }); } },
       h("td", { class: "time" }, fmtTime(s.time_ns)),
       h("td", {}, pill(a.priority)),
       h("td", {}, a.rule),
@@ -254,10 +305,13 @@ async function alerts(params) {
       h("td", {}, h("span", { class: "status " + s.status }, s.status)));
   };
   let cursor = null;
+  let newest = 0; // time_ns of the newest row shown
+  const shown = new Set(); // agent + "\n" + id: ids are unique per agent only
+  const keyOf = (s) => s.agent + "\n" + s.id;
   const load = async (more) => {
     const page = await api("/api/v1/alerts" + qs({ ...f, cursor: more ? cursor : null, limit: 100 }));
-    if (!more) tbody.replaceChildren();
-    page.alerts.forEach((s) => tbody.append(row(s, false)));
+    if (!more) { tbody.replaceChildren(); shown.clear(); }
+    page.alerts.forEach((s) => { shown.add(keyOf(s)); newest = Math.max(newest, s.time_ns); tbody.append(row(s, false)); });
     if (!more && !page.alerts.length) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No alerts match these filters")));
     count.textContent = `${num(page.total)}${page.total_capped ? "+" : ""} matching`;
     cursor = page.next || null;
@@ -265,16 +319,36 @@ async function alerts(params) {
   };
   moreBtn.addEventListener("click", () => load(true).catch(fail));
   await load(false);
-  // Live: refresh the first page when a new alert arrives (debounced).
+  // Live: a new alert that can match the filters brings in the newer rows
+  // of page 1 (debounced); rows already shown, "Load older" pages included,
+  // stay. Alerts that cannot match (another rule, host, status or a lower
+  // priority) cost nothing.
   let pending = null;
-  const onAlert = () => {
-    if (!liveBox.checked || !document.body.contains(tbody)) return;
+  const couldMatch = (msg) => {
+    const a = msg.alert || {};
+    if (f.rule && a.rule !== f.rule) return false;
+    if (f.host && a.hostname !== f.host) return false;
+    if (f.status && f.status !== "open") return false;
+    if (f.min_priority && prioIndex(a.priority) > prioIndex(f.min_priority)) return false;
+    if (f.to) return false; // a closed range gets no new alerts
+    return true;
+  };
+  const addNewer = async () => {
+    const page = await api("/api/v1/alerts" + qs({ ...f, limit: 100 }));
+    const fresh = page.alerts.filter((s) => !shown.has(keyOf(s)) && s.time_ns >= newest);
+    const empty = tbody.querySelector("td.empty");
+    if (fresh.length && empty) empty.parentElement.remove();
+    for (const s of fresh.reverse()) {
+      shown.add(keyOf(s));
+      newest = Math.max(newest, s.time_ns);
+      tbody.prepend(row(s, true));
+    }
+    count.textContent = `${num(page.total)}${page.total_capped ? "+" : ""} matching`;
+  };
+  const onAlert = (msg) => {
+    if (gen !== pageGen || !liveBox.checked || !document.body.contains(tbody) || !couldMatch(msg)) return;
     clearTimeout(pending);
-    pending = setTimeout(async () => {
-      const before = new Set([...tbody.querySelectorAll("tr[data-id]")].map((r) => r.dataset.id));
-      await load(false).catch(() => {});
-      tbody.querySelectorAll("tr[data-id]").forEach((r) => { if (!before.has(r.dataset.id)) r.classList.add("fresh"); });
-    }, 400);
+    pending = setTimeout(() => { if (gen === pageGen) addNewer().catch(() => {}); }, 400);
   };
   listeners.clear();
   listeners.add(onAlert);
@@ -308,13 +382,15 @@ function processTree(events, alert) {
   return root;
 }
 
-async function alertDetail(id) {
+// An alert is its agent's id: `agent` names whose (ids are unique per agent).
+async function alertDetail(id, agent) {
   mount(h("div", { class: "loading" }, "Loading…"));
-  const { alert: s, events } = await api("/api/v1/alerts/" + encodeURIComponent(id));
+  const which = agent ? qs({ agent }) : "";
+  const { alert: s, events } = await api("/api/v1/alerts/" + encodeURIComponent(id) + which);
   const a = s;
   const c = a.container;
   const setStatus = async (st) => {
-    try { await api(`/api/v1/alerts/${encodeURIComponent(id)}/status`, { method: "POST", body: JSON.stringify({ status: st }) }); toast(`Marked ${st}`); alertDetail(id).catch(fail); }
+    try { await api(`/api/v1/alerts/${encodeURIComponent(id)}/status${qs({ agent: s.agent })}`, { method: "POST", body: JSON.stringify({ status: st }) }); toast(`Marked ${st}`); alertDetail(id, s.agent).catch(fail); }
     catch (e) { toast(e.message); }
   };
   const admin = me && me.role === "admin";
@@ -388,7 +464,7 @@ async function agents() {
 
 // ---------- routing, sign-in ----------
 function fail(e) {
-  if (e instanceof AuthError) { showLogin("Your token is no longer valid."); return; }
+  if (e instanceof AuthError) { me = null; if (liveAbort) liveAbort.abort(); showLogin("Your session ended: please sign in again."); return; }
   mount(h("div", { class: "panel" }, h("h2", {}, "Error"), h("div", { class: "error" }, e.message || String(e))));
 }
 
@@ -401,7 +477,7 @@ async function route() {
   if (page !== "alerts") listeners.clear();
   try {
     if (page === "alerts") await alerts(params);
-    else if (page === "alert") await alertDetail(decodeURIComponent(path.split("/").slice(2).join("/")));
+    else if (page === "alert") await alertDetail(decodeURIComponent(path.split("/").slice(2).join("/")), params.agent);
     else if (page === "rules") await rules();
     else if (page === "agents") await agents();
     else await overview();
@@ -414,35 +490,69 @@ function showLogin(msg) {
   $("#login-token").focus();
 }
 
-async function signIn(t) {
-  token = t;
-  const r = await fetch("/api/v1/whoami", { headers: { "Authorization": "Bearer " + t } });
-  if (!r.ok) { token = null; throw new Error("That token was refused."); }
-  me = await r.json();
-  if (me.role === "agent") { token = null; throw new Error("Agent tokens can only ship alerts; use a viewer or admin token."); }
-  localStorage.setItem(TOKEN_KEY, t);
+// Trade a one-time code (from a sign-in link) or a pasted token for a
+// session cookie.
+async function openSession(how) {
+  const r = await fetch("/api/v1/session", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", ...(how.token ? { "Authorization": "Bearer " + how.token } : {}) },
+    body: how.code ? JSON.stringify({ code: how.code }) : "",
+  });
+  const body = await r.json().catch(() => ({}));
+  if (r.status === 403) throw new Error(body.detail || "That token may not use the dashboard.");
+  if (!r.ok) throw new Error(how.code ? "That sign-in link was already used or has expired." : "That token was refused.");
+  return body;
+}
+
+async function signedIn(who) {
+  me = who;
   $("#whoami").textContent = `${me.name} · ${me.role}`;
   $("#login").classList.add("hidden");
   startLive();
   await route();
 }
 
+async function resume() {
+  const r = await fetch("/api/v1/whoami", { credentials: "same-origin" });
+  if (!r.ok) return false;
+  const who = await r.json();
+  if (who.role === "agent") return false;
+  await signedIn(who);
+  return true;
+}
+
 function boot() {
-  // A sign-in link carries the token in the fragment (never sent to a server).
-  const m = location.hash.match(/^#token=([A-Za-z0-9_\-]+)/);
-  if (m) { localStorage.setItem(TOKEN_KEY, m[1]); history.replaceState(null, "", location.pathname + "#/overview"); }
+  localStorage.removeItem(OLD_TOKEN_KEY);
+  // A sign-in link carries a one-time code in the fragment (never sent in a
+  // request); it leaves the address bar at once.
+  const m = location.hash.match(/^#(code|token)=([A-Za-z0-9_\-]+)/);
+  if (m) history.replaceState(null, "", location.pathname + "#/overview");
   $("#login-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    signIn($("#login-token").value.trim()).catch((err) => showLogin(err.message));
+    const t = $("#login-token").value.trim();
+    $("#login-token").value = "";
+    openSession({ token: t }).then(signedIn).catch((err) => showLogin(err.message));
   });
-  $("#logout").addEventListener("click", () => {
-    localStorage.removeItem(TOKEN_KEY); token = null; me = null;
+  $("#logout").addEventListener("click", async () => {
+    me = null;
     if (liveAbort) liveAbort.abort();
+    await fetch("/api/v1/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {});
     showLogin("Signed out.");
   });
-  window.addEventListener("hashchange", () => { if (token) route(); });
-  const saved = localStorage.getItem(TOKEN_KEY);
-  if (saved) signIn(saved).catch(() => showLogin("Please sign in.")); else showLogin();
+  // A sign-in link opened in a tab that is already here (signed out or
+  // not) arrives as a hash change, not a page load.
+  window.addEventListener("hashchange", () => {
+    const c = location.hash.match(/^#(code|token)=([A-Za-z0-9_\-]+)/);
+    if (c) {
+      history.replaceState(null, "", location.pathname + "#/overview");
+      openSession(c[1] === "code" ? { code: c[2] } : { token: c[2] }).then(signedIn).catch((err) => showLogin(err.message));
+      return;
+    }
+    if (me) route();
+  });
+  const first = m ? openSession(m[1] === "code" ? { code: m[2] } : { token: m[2] }).then(signedIn) : resume().then((ok) => { if (!ok) showLogin(); });
+  first.catch((err) => showLogin(err.message || "Please sign in."));
 }
 
 boot();

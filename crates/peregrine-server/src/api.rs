@@ -1,19 +1,30 @@
 //! HTTP API (`/api/v1`, see `openapi.yaml`): ingest, search, detail,
-//! triage, aggregations, agents, rules, a live stream; `/healthz`,
-//! `/metrics`; the dashboard at `/`.
+//! triage, aggregations, agents, rules, a live stream, dashboard sessions;
+//! `/healthz`, `/metrics`; the dashboard at `/`.
+//!
+//! Every API request is authenticated from its headers before its body is
+//! read; bodies are then read up to the route's limit; every parameter is
+//! validated ([`crate::query`]) and errors are problem details
+//! ([`crate::problem`]).
 
 use crate::ingest::{Ingest, IngestError};
+use crate::limits::Limits;
 use crate::metrics::{RouteLabel, ServerMetrics};
+use crate::problem::{bad, bad_param, ApiError};
+use crate::query;
+use crate::session::Sessions;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
-use peregrine_event::{Alert, Priority};
-use peregrine_store::{AlertQuery, Heartbeat, Role, RuleInfo, Status, Store, TokenRecord};
+use peregrine_event::Alert;
+use peregrine_store::{Heartbeat, Outcome, Role, RuleInfo, Status, Store, TokenRecord};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,34 +34,33 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub ingest: Ingest,
     pub metrics: Arc<ServerMetrics>,
-}
-
-/// An error answer: `{"error": "..."}` with a status.
-#[derive(Debug)]
-pub struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.0,
-            [(header::CONTENT_TYPE, "application/json")],
-            serde_json::json!({ "error": self.1 }).to_string(),
-        )
-            .into_response()
-    }
-}
-
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, msg.into())
+    pub sessions: Arc<Sessions>,
+    pub limits: Arc<Limits>,
+    /// Largest ingest batch body.
+    pub max_ingest: usize,
+    /// Set when a large body was read (memory is trimmed afterwards).
+    pub large_seen: Arc<AtomicBool>,
+    /// Served over HTTPS (session cookies get `Secure`).
+    pub tls: bool,
 }
 
 impl From<peregrine_store::StoreError> for ApiError {
     fn from(e: peregrine_store::StoreError) -> Self {
         match e {
-            peregrine_store::StoreError::Query(m) => bad(m),
+            peregrine_store::StoreError::Query(m) => {
+                let p = if m.contains("cursor") {
+                    "cursor"
+                } else {
+                    "query"
+                };
+                bad(m).param(p)
+            }
+            e @ peregrine_store::StoreError::Ambiguous { .. } => {
+                ApiError::new(StatusCode::CONFLICT, e.to_string()).param("agent")
+            }
             other => {
                 tracing::error!("store: {other}");
-                ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("store: {other}"))
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("store: {other}"))
             }
         }
     }
@@ -59,7 +69,9 @@ impl From<peregrine_store::StoreError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Invalid(m) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, m),
+            IngestError::Invalid(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m).param("body")
+            }
             IngestError::Store(s) => s.into(),
         }
     }
@@ -71,14 +83,14 @@ fn json(v: &impl serde::Serialize) -> ApiResult {
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::to_string(v)
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
     )
         .into_response())
 }
 
 /// Which roles a route admits.
 #[derive(Clone, Copy)]
-enum Need {
+pub(crate) enum Need {
     /// Any valid token.
     Any,
     Ingest,
@@ -86,59 +98,190 @@ enum Need {
     Triage,
 }
 
-fn authorize(store: &dyn Store, headers: &HeaderMap, need: Need) -> Result<TokenRecord, ApiError> {
-    let h = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let tok =
-        crate::auth::check(store, h).map_err(|m| ApiError(StatusCode::UNAUTHORIZED, m.into()))?;
-    let ok = match need {
-        Need::Any => true,
-        Need::Ingest => matches!(tok.role, Role::Agent | Role::Admin),
-        Need::Read => matches!(tok.role, Role::Viewer | Role::Admin),
-        Need::Triage => tok.role == Role::Admin,
-    };
-    if !ok {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("a {} token may not do this", tok.role.as_str()),
-        ));
-    }
-    Ok(tok)
+/// Who is asking: the token, its SHA-256, and the session it came through.
+pub(crate) struct Principal {
+    pub token: TokenRecord,
+    pub digest: String,
+    pub session: Option<String>,
 }
 
-/// Run `f` on a blocking thread after authorizing; record metrics.
-async fn blocking(
+/// The header cookie-session requests that change something must carry
+/// (a cross-site form cannot set it; a cross-origin script needs a CORS
+/// preflight this server never grants).
+pub const CSRF_HEADER: &str = "x-peregrine-request";
+
+/// Authenticate from the headers (bearer token, or the session cookie),
+/// then check the role. Blocking (reads the store).
+fn authenticate(
     st: &AppState,
-    route: &'static str,
-    headers: HeaderMap,
+    headers: &HeaderMap,
     need: Need,
-    f: impl FnOnce(&AppState, TokenRecord) -> ApiResult + Send + 'static,
-) -> Response {
-    let t0 = Instant::now();
-    let s = st.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        let tok = authorize(s.store.as_ref(), &headers, need)?;
-        f(&s, tok)
-    })
-    .await
-    .unwrap_or_else(|e| Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())));
-    let resp = r.unwrap_or_else(|e| e.into_response());
-    st.metrics.latency.observe(t0.elapsed().as_secs_f64());
-    st.metrics
-        .requests
-        .get_or_create(&RouteLabel {
-            route: route.into(),
-            status: resp.status().as_u16(),
+    changes: bool,
+) -> Result<Principal, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    let sid = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| crate::session::cookie(c, crate::session::COOKIE));
+    let p = match (bearer, sid) {
+        (Some(h), _) => {
+            let (token, digest) =
+                crate::auth::check_digest(st.store.as_ref(), Some(h)).map_err(unauthorized)?;
+            Principal {
+                token,
+                digest,
+                session: None,
+            }
+        }
+        (None, Some(sid)) => {
+            let s = st
+                .sessions
+                .get(sid)
+                .ok_or_else(|| unauthorized("session expired or signed out"))?;
+            let token = match st.store.token(&s.token_digest)? {
+                Some(t) if t.role == s.role => t,
+                _ => {
+                    st.sessions.close(sid);
+                    return Err(unauthorized("the session's token was revoked or changed"));
+                }
+            };
+            if changes && !headers.contains_key(CSRF_HEADER) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("requests from a session that change something need the {CSRF_HEADER} header"),
+                )
+                .param(CSRF_HEADER));
+            }
+            Principal {
+                token,
+                digest: s.token_digest,
+                session: Some(sid.to_string()),
+            }
+        }
+        (None, None) => return Err(unauthorized("missing Authorization: Bearer token")),
+    };
+    let ok = match need {
+        Need::Any => true,
+        Need::Ingest => matches!(p.token.role, Role::Agent | Role::Admin),
+        Need::Read => matches!(p.token.role, Role::Viewer | Role::Admin),
+        Need::Triage => p.token.role == Role::Admin,
+    };
+    if !ok {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("a {} token may not do this", p.token.role.as_str()),
+        ));
+    }
+    Ok(p)
+}
+
+/// [`authenticate`] on a blocking thread.
+pub(crate) async fn authorize(
+    st: &AppState,
+    headers: &HeaderMap,
+    need: Need,
+    changes: bool,
+) -> Result<Principal, ApiError> {
+    let (s, h) = (st.clone(), headers.clone());
+    tokio::task::spawn_blocking(move || authenticate(&s, &h, need, changes))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ))
         })
-        .inc();
-    resp
+}
+
+/// One API call: authenticate from the headers, then read the body (if the
+/// route takes one, up to its limit), then run `f` on a blocking thread;
+/// record metrics.
+struct Call {
+    route: &'static str,
+    need: Need,
+    changes: bool,
+    body: Option<(Body, usize)>,
+}
+
+impl Call {
+    fn get(route: &'static str, need: Need) -> Call {
+        Call {
+            route,
+            need,
+            changes: false,
+            body: None,
+        }
+    }
+    fn with_body(route: &'static str, need: Need, body: Body, limit: usize) -> Call {
+        Call {
+            route,
+            need,
+            changes: true,
+            body: Some((body, limit)),
+        }
+    }
+
+    async fn run(
+        self,
+        st: &AppState,
+        headers: HeaderMap,
+        f: impl FnOnce(&AppState, Principal, Bytes) -> ApiResult + Send + 'static,
+    ) -> Response {
+        let t0 = Instant::now();
+        let has_body = self.body.is_some();
+        let r = async {
+            let p = authorize(st, &headers, self.need, self.changes)
+                .await
+                // The body is left unread: do not keep the connection.
+                .map_err(|e| if has_body { e.closing() } else { e })?;
+            let bytes = match self.body {
+                Some((b, limit)) => {
+                    crate::body::read(b, &headers, limit, st.limits.body_read(), &st.large_seen)
+                        .await?
+                }
+                None => Bytes::new(),
+            };
+            let s = st.clone();
+            tokio::task::spawn_blocking(move || f(&s, p, bytes))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        e.to_string(),
+                    ))
+                })
+        }
+        .await;
+        let resp = r.unwrap_or_else(|e| e.into_response());
+        st.metrics.latency.observe(t0.elapsed().as_secs_f64());
+        st.metrics
+            .requests
+            .get_or_create(&RouteLabel {
+                route: self.route.into(),
+                status: resp.status().as_u16(),
+            })
+            .inc();
+        resp
+    }
+}
+
+/// The raw query string of a request.
+pub(crate) type RawParams = RawQuery;
+
+/// Checked parameters of a route taking `allowed` (malformed percent
+/// escapes or invalid UTF-8 are a 400, never replaced).
+pub(crate) fn params(q: RawParams, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    let RawQuery(raw) = q;
+    query::params(query::decode(raw.as_deref().unwrap_or(""))?, allowed)
 }
 
 /// The router.
-pub fn router(state: AppState, max_body: usize) -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.yaml", get(openapi))
         .route("/api/v1/whoami", get(whoami))
@@ -149,16 +292,51 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/api/v1/alerts/{id}", get(alert_detail))
         .route("/api/v1/alerts/{id}/status", post(alert_status))
         .route("/api/v1/stats", get(stats))
+        .route("/api/v1/response-times", get(response_times))
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/rules", get(rules))
         .route("/api/v1/stream", get(crate::dashboard::stream))
+        .route(
+            "/api/v1/session",
+            post(crate::signin::open).delete(crate::signin::close),
+        )
         .merge(crate::dashboard::routes())
-        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such route".into()) })
-        .layer(DefaultBodyLimit::max(max_body))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .method_not_allowed_fallback(|m: Method| async move {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method {m} is not allowed on this route"),
+            )
+        })
         .with_state(state)
 }
 
-async fn metrics(State(st): State<AppState>) -> Response {
+async fn healthz(q: RawParams) -> Response {
+    match params(q, &[]) {
+        Ok(_) => ([(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn metrics(State(st): State<AppState>, q: RawParams) -> Response {
+    if let Err(e) = params(q, &[]) {
+        return e.into_response();
+    }
+    // MTTD/MTTR of the last 24 h, recomputed at most every 30 s.
+    if st.metrics.times_due() {
+        let (store, m) = (st.store.clone(), st.metrics.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            let q = peregrine_store::AlertQuery {
+                from_ns: Some(peregrine_store::now_ns() - 86_400_000_000_000),
+                ..Default::default()
+            };
+            match store.response_times(&q) {
+                Ok(t) => m.set_times(&t),
+                Err(e) => tracing::warn!("response times for /metrics: {e}"),
+            }
+        })
+        .await;
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -169,7 +347,10 @@ async fn metrics(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn openapi() -> Response {
+async fn openapi(q: RawParams) -> Response {
+    if let Err(e) = params(q, &[]) {
+        return e.into_response();
+    }
     (
         [(header::CONTENT_TYPE, "application/yaml")],
         include_str!("../openapi.yaml"),
@@ -177,193 +358,208 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-async fn whoami(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    blocking(&st, "whoami", headers, Need::Any, |_, tok| json(&tok)).await
+async fn whoami(State(st): State<AppState>, headers: HeaderMap, q: RawParams) -> Response {
+    Call::get("whoami", Need::Any)
+        .run(&st, headers, move |_, p, _| {
+            params(q, &[])?;
+            json(&p.token)
+        })
+        .await
 }
 
 /// Which agent a batch is from: an agent token's name, or (admin tokens)
 /// the `X-Peregrine-Agent` header.
-fn agent_name(tok: &TokenRecord, headers: &HeaderMap) -> String {
+fn agent_name(tok: &TokenRecord, headers: &HeaderMap) -> Result<String, ApiError> {
     if tok.role == Role::Agent {
-        return tok.name.clone();
+        return Ok(tok.name.clone());
     }
-    headers
-        .get("x-peregrine-agent")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .unwrap_or(&tok.name)
-        .to_string()
+    match headers.get("x-peregrine-agent") {
+        None => Ok(tok.name.clone()),
+        Some(v) => match v.to_str() {
+            Ok(v) if !v.is_empty() && v.len() <= 128 && !v.chars().any(char::is_control) => {
+                Ok(v.to_string())
+            }
+            _ => Err(bad_param(
+                "X-Peregrine-Agent",
+                "must be 1..=128 printable ASCII characters",
+            )),
+        },
+    }
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON body: {e}")))
+/// Parse a JSON body. Integers written with a zero fraction (`3.0`, which
+/// JSON Schema counts as an integer) are accepted: on a first failure the
+/// body is re-read with such numbers made integers.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = match serde_json::from_slice(body) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let retry = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|mut v| integral(&mut v).then_some(v))
+        .and_then(|v| serde_json::from_value(v).ok());
+    retry.ok_or_else(|| bad_param("body", format!("invalid JSON body: {first}")))
 }
 
-async fn ingest_alerts(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// Turn floats with no fraction into integers; `true` if any changed.
+fn integral(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            let int = if f.fract() == 0.0 && f >= 0.0 && f < u64::MAX as f64 {
+                Some(serde_json::Number::from(f as u64))
+            } else if f.fract() == 0.0 && f < 0.0 && f >= i64::MIN as f64 {
+                Some(serde_json::Number::from(f as i64))
+            } else {
+                None
+            };
+            int.map(|i| *n = i).is_some()
+        }
+        Value::Array(a) => a.iter_mut().fold(false, |c, x| integral(x) | c),
+        Value::Object(o) => o.values_mut().fold(false, |c, x| integral(x) | c),
+        _ => false,
+    }
+}
+
+async fn ingest_alerts(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    q: RawParams,
+    body: Body,
+) -> Response {
     let h2 = headers.clone();
-    blocking(
-        &st,
-        "ingest_alerts",
-        headers,
-        Need::Ingest,
-        move |s, tok| {
+    let limit = st.max_ingest;
+    Call::with_body("ingest_alerts", Need::Ingest, body, limit)
+        .run(&st, headers, move |s, p, body| {
+            params(q, &[])?;
             // One alert object or an array of them.
             let trimmed = body.iter().position(|b| !b.is_ascii_whitespace());
             let alerts: Vec<Alert> = match trimmed.map(|i| body[i]) {
                 Some(b'[') => parse_body(&body)?,
                 Some(b'{') => vec![parse_body(&body)?],
-                _ => return Err(bad("body must be a JSON alert or an array of alerts")),
+                _ => {
+                    return Err(bad_param(
+                        "body",
+                        "body must be a JSON alert or an array of alerts",
+                    ))
+                }
             };
-            let agent = agent_name(&tok, &h2);
-            let new = s.ingest.alerts(&agent, &alerts)?;
-            json(&serde_json::json!({ "accepted": alerts.len(), "new": new }))
-        },
-    )
-    .await
+            drop(body);
+            let agent = agent_name(&p.token, &h2)?;
+            let done = s.ingest.alerts(&agent, &alerts)?;
+            let conflicts: Vec<&str> = done
+                .positions(Outcome::Conflict)
+                .map(|i| alerts[i].id.as_str())
+                .collect();
+            json(&serde_json::json!({
+                "accepted": alerts.len(),
+                "new": done.stored(),
+                "duplicates": done.duplicates(),
+                "conflicts": conflicts,
+            }))
+        })
+        .await
 }
 
-async fn ingest_heartbeat(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let h2 = headers.clone();
-    blocking(
-        &st,
-        "ingest_heartbeat",
-        headers,
-        Need::Ingest,
-        move |s, tok| {
-            let mut hb: Heartbeat = parse_body(&body)?;
-            hb.agent = agent_name(&tok, &h2);
-            s.ingest.heartbeat(&hb)?;
-            json(&serde_json::json!({ "ok": true }))
-        },
-    )
-    .await
-}
-
-async fn ingest_rules(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let h2 = headers.clone();
-    blocking(&st, "ingest_rules", headers, Need::Ingest, move |s, tok| {
-        let rules: Vec<RuleInfo> = parse_body(&body)?;
-        s.ingest.rules(&agent_name(&tok, &h2), &rules)?;
-        json(&serde_json::json!({ "rules": rules.len() }))
-    })
-    .await
-}
-
-/// A time parameter: RFC 3339, Unix seconds, or relative (`-15m`, `-24h`, `-7d`).
-fn parse_time(name: &str, v: &str) -> Result<i64, ApiError> {
-    let v = v.trim();
-    if let Some(rel) = v.strip_prefix('-') {
-        let (num, unit) = rel.split_at(rel.len().saturating_sub(1));
-        let n: i64 = num
-            .parse()
-            .map_err(|_| bad(format!("{name}: '{v}' is not a relative time like -24h")))?;
-        let secs = match unit {
-            "s" => n,
-            "m" => n * 60,
-            "h" => n * 3600,
-            "d" => n * 86400,
-            _ => return Err(bad(format!("{name}: unit of '{v}' must be s, m, h or d"))),
-        };
-        return Ok(peregrine_store::now_ns() - secs.min(100 * 365 * 86400) * 1_000_000_000);
-    }
-    if let Ok(secs) = v.parse::<i64>() {
-        return secs
-            .checked_mul(1_000_000_000)
-            .ok_or_else(|| bad(format!("{name}: '{v}' is out of range")));
-    }
-    match peregrine_event::time::parse_rfc3339(v) {
-        0 => Err(bad(format!(
-            "{name}: '{v}' is not RFC 3339, Unix seconds or a relative time"
-        ))),
-        t => Ok(t as i64),
-    }
-}
-
-fn alert_query(p: &HashMap<String, String>) -> Result<AlertQuery, ApiError> {
-    const KNOWN: &[&str] = &[
-        "from",
-        "to",
-        "priority",
-        "min_priority",
-        "rule",
-        "host",
-        "container",
-        "image",
-        "namespace",
-        "status",
-        "q",
-        "limit",
-        "cursor",
-        "bucket",
-    ];
-    if let Some(k) = p.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(bad(format!("unknown parameter '{k}'")));
-    }
-    let s = |k: &str| p.get(k).filter(|v| !v.is_empty()).cloned();
-    let prio = |v: &str| Priority::parse(v).ok_or_else(|| bad(format!("unknown priority '{v}'")));
-    Ok(AlertQuery {
-        from_ns: s("from").map(|v| parse_time("from", &v)).transpose()?,
-        to_ns: s("to").map(|v| parse_time("to", &v)).transpose()?,
-        min_priority: s("min_priority").map(|v| prio(&v)).transpose()?,
-        priorities: match s("priority") {
-            Some(v) => v.split(',').map(prio).collect::<Result<_, _>>()?,
-            None => Vec::new(),
-        },
-        rule: s("rule"),
-        host: s("host"),
-        container: s("container"),
-        image: s("image"),
-        k8s_namespace: s("namespace"),
-        status: s("status")
-            .map(|v| Status::parse(&v).ok_or_else(|| bad(format!("unknown status '{v}'"))))
-            .transpose()?,
-        text: s("q"),
-        limit: s("limit")
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| bad(format!("limit '{v}' is not a number")))
-            })
-            .transpose()?,
-        cursor: s("cursor"),
-    })
-}
-
-async fn list_alerts(
+async fn ingest_heartbeat(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Query(p): Query<HashMap<String, String>>,
+    q: RawParams,
+    body: Body,
 ) -> Response {
-    blocking(&st, "list_alerts", headers, Need::Read, move |s, _| {
-        let q = alert_query(&p)?;
-        json(&s.store.query_alerts(&q)?)
-    })
-    .await
+    let h2 = headers.clone();
+    let limit = st.limits.max_heartbeat_body;
+    Call::with_body("ingest_heartbeat", Need::Ingest, body, limit)
+        .run(&st, headers, move |s, p, body| {
+            params(q, &[])?;
+            let mut hb: Heartbeat = parse_body(&body)?;
+            hb.agent = agent_name(&p.token, &h2)?;
+            s.ingest.heartbeat(&hb)?;
+            json(&serde_json::json!({ "ok": true }))
+        })
+        .await
 }
 
-fn check_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 128 {
-        return Err(bad("alert ids are 1..=128 characters"));
+async fn ingest_rules(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    q: RawParams,
+    body: Body,
+) -> Response {
+    let h2 = headers.clone();
+    let limit = st.limits.max_rules_body;
+    Call::with_body("ingest_rules", Need::Ingest, body, limit)
+        .run(&st, headers, move |s, p, body| {
+            params(q, &[])?;
+            let rules: Vec<RuleInfo> = parse_body(&body)?;
+            s.ingest.rules(&agent_name(&p.token, &h2)?, &rules)?;
+            json(&serde_json::json!({ "rules": rules.len() }))
+        })
+        .await
+}
+
+async fn list_alerts(State(st): State<AppState>, headers: HeaderMap, q: RawParams) -> Response {
+    Call::get("list_alerts", Need::Read)
+        .run(&st, headers, move |s, _, _| {
+            let known = [query::FILTERS, &["limit", "cursor"]].concat();
+            let q = query::alert_query(&params(q, &known)?)?;
+            json(&s.store.query_alerts(&q)?)
+        })
+        .await
+}
+
+fn alert_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(id) = p.map_err(|e| bad_param("id", format!("{e}")))?;
+    if id.is_empty() || id.len() > crate::fields::MAX_ID || id.chars().any(char::is_control) {
+        return Err(bad_param(
+            "id",
+            format!(
+                "alert ids are 1..={} printable characters",
+                crate::fields::MAX_ID
+            ),
+        ));
     }
-    Ok(())
+    Ok(id)
+}
+
+/// The optional `agent` of an alert reference (ids are unique per agent;
+/// without it the id must be unambiguous).
+fn alert_agent(p: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
+    match p.get("agent") {
+        Some(a) if a.is_empty() || a.chars().count() > 128 || a.chars().any(char::is_control) => {
+            Err(bad_param("agent", "1..=128 printable characters"))
+        }
+        a => Ok(a.cloned()),
+    }
+}
+
+fn no_alert(id: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no alert '{id}'")).param("id")
 }
 
 async fn alert_detail(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
+    q: RawParams,
 ) -> Response {
-    blocking(&st, "alert_detail", headers, Need::Read, move |s, _| {
-        check_id(&id)?;
-        let Some(alert) = s.store.get_alert(&id)? else {
-            return Err(ApiError(StatusCode::NOT_FOUND, format!("no alert '{id}'")));
-        };
-        let events = s.store.alert_events(&id)?;
-        json(&serde_json::json!({ "alert": alert, "events": events }))
-    })
-    .await
+    Call::get("alert_detail", Need::Read)
+        .run(&st, headers, move |s, _, _| {
+            let agent = alert_agent(&params(q, &["agent"])?)?;
+            let id = alert_id(id)?;
+            let Some(alert) = s.store.get_alert(agent.as_deref(), &id)? else {
+                return Err(no_alert(&id));
+            };
+            let events = s.store.alert_events(Some(&alert.agent), &id)?;
+            json(&serde_json::json!({ "alert": alert, "events": events }))
+        })
+        .await
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StatusBody {
     status: String,
 }
@@ -371,73 +567,90 @@ struct StatusBody {
 async fn alert_status(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
+    id: Result<Path<String>, PathRejection>,
+    q: RawParams,
+    body: Body,
 ) -> Response {
-    blocking(&st, "alert_status", headers, Need::Triage, move |s, tok| {
-        check_id(&id)?;
-        let b: StatusBody = parse_body(&body)?;
-        let status = Status::parse(&b.status).ok_or_else(|| {
-            bad(format!(
-                "status '{}': expected open, acknowledged or resolved",
-                b.status
-            ))
-        })?;
-        if !s.store.set_status(&id, status, &tok.name)? {
-            return Err(ApiError(StatusCode::NOT_FOUND, format!("no alert '{id}'")));
-        }
-        json(&serde_json::json!({ "id": id, "status": status }))
-    })
-    .await
-}
-
-async fn stats(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Query(p): Query<HashMap<String, String>>,
-) -> Response {
-    blocking(&st, "stats", headers, Need::Read, move |s, _| {
-        let q = alert_query(&p)?;
-        let bucket = match p.get("bucket") {
-            Some(b) => b
-                .parse::<i64>()
-                .map_err(|_| bad(format!("bucket '{b}' is not seconds")))?,
-            None => {
-                // About 60 bars over the range (default range: 24 h).
-                let from = q
-                    .from_ns
-                    .unwrap_or(peregrine_store::now_ns() - 86_400_000_000_000);
-                let to = q.to_ns.unwrap_or(peregrine_store::now_ns());
-                ((to - from) / 60 / 1_000_000_000).max(1)
+    let limit = st.limits.max_small_body;
+    Call::with_body("alert_status", Need::Triage, body, limit)
+        .run(&st, headers, move |s, p, body| {
+            let agent = alert_agent(&params(q, &["agent"])?)?;
+            let id = alert_id(id)?;
+            let b: StatusBody = parse_body(&body)?;
+            let status = Status::parse(&b.status).ok_or_else(|| {
+                bad_param(
+                    "status",
+                    format!(
+                        "'{}': expected open, acknowledged or resolved",
+                        b.status.chars().take(40).collect::<String>()
+                    ),
+                )
+            })?;
+            if !s
+                .store
+                .set_status(agent.as_deref(), &id, status, &p.token.name)?
+            {
+                return Err(no_alert(&id));
             }
-        };
-        json(&s.store.aggregate(&q, bucket)?)
-    })
-    .await
+            json(&serde_json::json!({ "id": id, "status": status }))
+        })
+        .await
 }
 
-async fn agents(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    blocking(&st, "agents", headers, Need::Read, move |s, _| {
-        json(&s.store.agents()?)
-    })
-    .await
+async fn stats(State(st): State<AppState>, headers: HeaderMap, q: RawParams) -> Response {
+    Call::get("stats", Need::Read)
+        .run(&st, headers, move |s, _, _| {
+            let known = [query::FILTERS, &["bucket"]].concat();
+            let p = params(q, &known)?;
+            let q = query::alert_query(&p)?;
+            let bucket = query::bucket(&p, &q)?;
+            let (from_ns, to_ns) = query::range(&q);
+            json(&Stats {
+                agg: s.store.aggregate(&q, bucket)?,
+                from: from_ns.div_euclid(1_000_000_000),
+                to: to_ns.div_euclid(1_000_000_000),
+            })
+        })
+        .await
 }
 
-async fn rules(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    blocking(&st, "rules", headers, Need::Read, move |s, _| {
-        json(&s.store.rules()?)
-    })
-    .await
+/// `/stats`: the aggregation and the range it covers (Unix seconds), so a
+/// chart draws the whole range, empty buckets included.
+#[derive(serde::Serialize)]
+struct Stats {
+    #[serde(flatten)]
+    agg: peregrine_store::Aggregation,
+    from: i64,
+    to: i64,
 }
 
-/// Authorize a read request outside [`blocking`] (the live stream).
-pub(crate) async fn authorize_read(st: &AppState, headers: HeaderMap) -> Result<(), Response> {
-    let s = st.store.clone();
-    match tokio::task::spawn_blocking(move || authorize(s.as_ref(), &headers, Need::Read)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.into_response()),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
-    }
+/// MTTD and MTTR of the alerts the filters select (the same as /alerts).
+async fn response_times(State(st): State<AppState>, headers: HeaderMap, q: RawParams) -> Response {
+    Call::get("response_times", Need::Read)
+        .run(&st, headers, move |s, _, _| {
+            let p = params(q, query::FILTERS)?;
+            let q = query::alert_query(&p)?;
+            json(&s.store.response_times(&q)?)
+        })
+        .await
+}
+
+async fn agents(State(st): State<AppState>, headers: HeaderMap, q: RawParams) -> Response {
+    Call::get("agents", Need::Read)
+        .run(&st, headers, move |s, _, _| {
+            params(q, &[])?;
+            json(&s.store.agents()?)
+        })
+        .await
+}
+
+async fn rules(State(st): State<AppState>, headers: HeaderMap, q: RawParams) -> Response {
+    Call::get("rules", Need::Read)
+        .run(&st, headers, move |s, _, _| {
+            params(q, &[])?;
+            json(&s.store.rules()?)
+        })
+        .await
 }
 
 /// A streaming body from a channel of chunks.
@@ -448,23 +661,4 @@ pub(crate) fn stream_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
             .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
     });
     Body::from_stream(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn time_parameters() {
-        assert_eq!(parse_time("from", "10").ok(), Some(10_000_000_000));
-        assert!(parse_time("from", "2026-01-01T00:00:00Z").unwrap() > 0);
-        assert!(parse_time("from", "-24h").unwrap() < peregrine_store::now_ns());
-        assert!(parse_time("from", "-24x").is_err());
-        assert!(parse_time("from", "yesterday").is_err());
-        assert!(parse_time("from", "99999999999999999").is_err());
-    }
-    #[test]
-    fn unknown_parameters_are_refused() {
-        let p: HashMap<String, String> = [("prio".to_string(), "x".to_string())].into();
-        assert!(alert_query(&p).is_err());
-    }
 }

@@ -34,6 +34,14 @@ pub fn issue(store: &dyn Store, name: &str, role: Role) -> Result<String, String
 
 /// Look up the bearer token of an `Authorization` header value.
 pub fn check(store: &dyn Store, header: Option<&str>) -> Result<TokenRecord, &'static str> {
+    check_digest(store, header).map(|(t, _)| t)
+}
+
+/// [`check`], also returning the token's SHA-256 (hex).
+pub fn check_digest(
+    store: &dyn Store,
+    header: Option<&str>,
+) -> Result<(TokenRecord, String), &'static str> {
     let h = header.ok_or("missing Authorization: Bearer token")?;
     let t = h
         .strip_prefix("Bearer ")
@@ -43,8 +51,9 @@ pub fn check(store: &dyn Store, header: Option<&str>) -> Result<TokenRecord, &'s
     if t.is_empty() || t.len() > 256 {
         return Err("invalid token");
     }
-    match store.token(&digest(t)) {
-        Ok(Some(r)) => Ok(r),
+    let d = digest(t);
+    match store.token(&d) {
+        Ok(Some(r)) => Ok((r, d)),
         Ok(None) => Err("invalid token"),
         Err(e) => {
             tracing::error!("token lookup: {e}");

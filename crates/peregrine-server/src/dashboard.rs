@@ -1,8 +1,9 @@
 //! The dashboard: static assets compiled into the binary, served with a
 //! strict Content-Security-Policy; and the live alert stream it reads
-//! (server-sent events over a fetch, so the token stays in a header).
+//! (server-sent events over a fetch, authenticated by the session cookie
+//! or a bearer token in a header, never a URL).
 
-use crate::api::{authorize_read, stream_body, AppState};
+use crate::api::{authorize, params, stream_body, AppState, Need, RawParams};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -62,12 +63,22 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /api/v1/stream`: `text/event-stream` of new alerts
-/// (`event: alert`, data `{agent, alert}`), a comment every 15 s.
-pub async fn stream(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize_read(&st, headers).await {
-        return r;
+/// (`event: alert`, data `{agent, alert}`), a comment every 15 s. The
+/// stream ends within a second of its token being revoked or changing
+/// role, or of its session ending ([`crate::session`]).
+pub async fn stream(State(st): State<AppState>, headers: HeaderMap, q: RawParams) -> Response {
+    let p = match authorize(&st, &headers, Need::Read, false).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = params(q, &[]) {
+        return e.into_response();
     }
+    let watch = st
+        .sessions
+        .watch(&p.digest, p.token.role, p.session.as_deref());
     let mut sub = st.ingest.subscribe();
+    let sessions = st.sessions.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         if tx
@@ -79,6 +90,8 @@ pub async fn stream(State(st): State<AppState>, headers: HeaderMap) -> Response 
         }
         loop {
             let msg = tokio::select! {
+                // Revoked, role changed or signed out: end the stream now.
+                _ = watch.end.notified() => return,
                 m = sub.recv() => m,
                 _ = tokio::time::sleep(std::time::Duration::from_secs(15)) => {
                     if tx.send(Bytes::from_static(b": keepalive\n\n")).await.is_err() {
@@ -87,15 +100,35 @@ pub async fn stream(State(st): State<AppState>, headers: HeaderMap) -> Response 
                     continue;
                 }
             };
-            let chunk = match msg {
-                Ok(json) => format!("event: alert\ndata: {json}\n\n"),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    format!("event: lagged\ndata: {n}\n\n")
+            // This and whatever else is queued now is delivered only after
+            // a token check that started after it was announced: an alert
+            // stored after a revocation never reaches the revoked stream.
+            let mut batch = vec![msg];
+            while let Ok(m) = sub.try_recv() {
+                batch.push(Ok(m));
+                if batch.len() >= 256 {
+                    break;
                 }
-                Err(_) => return,
-            };
-            if tx.send(Bytes::from(chunk)).await.is_err() {
+            }
+            tokio::select! {
+                _ = watch.end.notified() => return,
+                _ = sessions.fresh() => {}
+            }
+            if watch.ended() {
                 return;
+            }
+            for m in batch {
+                let chunk = match m {
+                    Ok(json) => format!("event: alert\ndata: {json}\n\n"),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        format!("event: lagged\ndata: {n}\n\n")
+                    }
+                    Err(_) => return,
+                };
+                tokio::select! {
+                    _ = watch.end.notified() => return,
+                    r = tx.send(Bytes::from(chunk)) => if r.is_err() { return },
+                }
             }
         }
     });

@@ -4,7 +4,7 @@
 
 use crate::metrics::ServerMetrics;
 use peregrine_event::Alert;
-use peregrine_store::{Heartbeat, RuleInfo, Store, StoreError};
+use peregrine_store::{Heartbeat, Inserted, Outcome, RuleInfo, Store, StoreError};
 use std::sync::Arc;
 
 /// Largest batch accepted in one request.
@@ -16,6 +16,7 @@ pub struct Ingest {
     store: Arc<dyn Store>,
     live: tokio::sync::broadcast::Sender<Arc<str>>,
     metrics: Arc<ServerMetrics>,
+    redact: Arc<crate::redact::Redactor>,
 }
 
 /// Why a batch was refused (nothing of it is stored).
@@ -29,82 +30,82 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
-fn check_str(what: &str, i: usize, s: &str, max: usize) -> Result<(), IngestError> {
-    if s.len() > max {
-        return Err(IngestError::Invalid(format!(
-            "alert {i}: {what} longer than {max} bytes"
-        )));
-    }
-    Ok(())
-}
-
-/// Validate one alert (bounded sizes, parseable time, non-empty id).
-pub fn validate(i: usize, a: &Alert) -> Result<(), IngestError> {
-    if a.id.is_empty() || a.id.len() > 128 || a.id.chars().any(|c| c.is_control()) {
-        return Err(IngestError::Invalid(format!(
-            "alert {i}: id must be 1..=128 printable characters"
-        )));
-    }
-    if a.rule.is_empty() {
-        return Err(IngestError::Invalid(format!("alert {i}: empty rule")));
-    }
-    check_str("rule", i, &a.rule, 1024)?;
-    check_str("hostname", i, &a.hostname, 255)?;
-    check_str("source", i, &a.source, 64)?;
-    check_str("output", i, &a.output, 64 << 10)?;
-    if a.output_fields.len() > 256 || a.tags.len() > 64 || a.ancestry.len() > 64 {
-        return Err(IngestError::Invalid(format!(
-            "alert {i}: too many output fields, tags or ancestors"
-        )));
-    }
-    let t = peregrine_event::time::parse_rfc3339(&a.time);
-    if t == 0 || t > i64::MAX as u64 {
-        return Err(IngestError::Invalid(format!(
-            "alert {i}: time '{}' is not RFC 3339",
-            a.time.chars().take(40).collect::<String>()
-        )));
-    }
-    Ok(())
-}
-
 impl Ingest {
-    pub(crate) fn new(store: Arc<dyn Store>, metrics: Arc<ServerMetrics>) -> Ingest {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        metrics: Arc<ServerMetrics>,
+        redact: crate::redact::Redactor,
+    ) -> Ingest {
         let (live, _) = tokio::sync::broadcast::channel(1024);
         Ingest {
             store,
             live,
             metrics,
+            redact: Arc::new(redact),
         }
     }
 
-    /// Validate and store a batch from `agent`; returns how many were new.
-    /// Blocking (call from a blocking thread).
-    pub fn alerts(&self, agent: &str, alerts: &[Alert]) -> Result<usize, IngestError> {
+    /// Validate and store a batch from `agent` (the authenticated agent:
+    /// alert ids are unique per agent); returns what happened to each
+    /// alert. Ids this agent already used for other content are conflicts:
+    /// counted, logged and reported, not stored. Blocking (call from a
+    /// blocking thread).
+    pub fn alerts(&self, agent: &str, alerts: &[Alert]) -> Result<Inserted, IngestError> {
         if alerts.len() > MAX_BATCH {
             return Err(IngestError::Invalid(format!(
                 "{} alerts in one batch; at most {MAX_BATCH}",
                 alerts.len()
             )));
         }
-        for (i, a) in alerts.iter().enumerate() {
-            validate(i, a)?;
-        }
-        let new = match self.store.insert_alerts(agent, alerts) {
-            Ok(n) => n,
+        // Identity fields checked, oversized content truncated with a marker.
+        let checked = crate::fields::check_batch(alerts)?;
+        // Secrets out before anything is stored or shown.
+        // Each alert is scanned once; the batch is copied only when one
+        // of them had a secret.
+        let scanned: Vec<Option<Alert>> = checked.iter().map(|a| self.redact.alert(a)).collect();
+        let redacted: Vec<Alert>;
+        let alerts: &[Alert] = if scanned.iter().any(Option::is_some) {
+            redacted = scanned
+                .into_iter()
+                .zip(checked.iter())
+                .map(|(r, a)| r.unwrap_or_else(|| a.clone()))
+                .collect();
+            &redacted
+        } else {
+            &checked
+        };
+        let done = match self.store.insert_alerts(agent, alerts) {
+            Ok(d) => d,
             Err(e) => {
                 self.metrics.ingest_errors.inc();
                 return Err(e.into());
             }
         };
         self.metrics.alerts_received.inc_by(alerts.len() as u64);
-        self.metrics.alerts_stored.inc_by(new as u64);
-        if new > 0 && self.live.receiver_count() > 0 {
-            for a in alerts {
-                let v = serde_json::json!({ "agent": agent, "alert": a });
+        self.metrics.alerts_stored.inc_by(done.stored() as u64);
+        if done.conflicts() > 0 {
+            self.metrics
+                .alerts_conflicting
+                .inc_by(done.conflicts() as u64);
+            let ids: Vec<&str> = done
+                .positions(Outcome::Conflict)
+                .take(5)
+                .map(|i| alerts[i].id.as_str())
+                .collect();
+            tracing::warn!(
+                agent,
+                conflicts = done.conflicts(),
+                ?ids,
+                "alert ids this agent already used for other content: not stored"
+            );
+        }
+        if self.live.receiver_count() > 0 {
+            for i in done.positions(Outcome::New) {
+                let v = serde_json::json!({ "agent": agent, "alert": &alerts[i] });
                 let _ = self.live.send(Arc::from(v.to_string()));
             }
         }
-        Ok(new)
+        Ok(done)
     }
 
     /// Record a heartbeat (the agent name is the authenticated one).
@@ -117,6 +118,7 @@ impl Ingest {
         if hb.drops.len() > 64 {
             return Err(IngestError::Invalid("too many drop categories".into()));
         }
+        crate::fields::check_heartbeat(hb)?;
         self.store.heartbeat(hb)?;
         Ok(())
     }
@@ -128,13 +130,14 @@ impl Ingest {
         }
         if let Some(r) = rules
             .iter()
-            .find(|r| r.name.is_empty() || r.name.len() > 1024)
+            .find(|r| r.name.is_empty() || r.name.chars().count() > 1024)
         {
             return Err(IngestError::Invalid(format!(
-                "rule name '{}' must be 1..=1024 bytes",
+                "rule name '{}' must be 1..=1024 characters",
                 r.name.chars().take(40).collect::<String>()
             )));
         }
+        crate::fields::check_rules(rules)?;
         self.store.put_ruleset(agent, rules)?;
         Ok(())
     }

@@ -11,12 +11,23 @@
 
 mod api;
 pub mod auth;
+mod body;
+mod conns;
 mod dashboard;
+pub mod fields;
 mod ingest;
+mod limits;
 mod metrics;
+mod problem;
+mod query;
+pub mod redact;
+mod rfc3339;
 mod serve;
+mod session;
+mod signin;
 
 pub use ingest::Ingest;
+pub use limits::Limits;
 
 use peregrine_store::{Retention, Store};
 use std::net::SocketAddr;
@@ -34,8 +45,13 @@ pub struct ServerConfig {
     pub retention: Retention,
     /// How often retention runs.
     pub retention_every: std::time::Duration,
-    /// Largest request body (bytes).
+    /// Largest ingest batch body (bytes); other routes have smaller limits
+    /// in `limits`.
     pub max_body: usize,
+    /// Timeouts, connection caps, body limits.
+    pub limits: Limits,
+    /// Redaction patterns besides the defaults (see [`redact`]).
+    pub redact: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +62,8 @@ impl Default for ServerConfig {
             retention: Retention::default(),
             retention_every: std::time::Duration::from_secs(300),
             max_body: 16 << 20,
+            limits: Limits::default(),
+            redact: Vec::new(),
         }
     }
 }
@@ -62,6 +80,9 @@ pub enum ServerError {
     /// The async runtime could not start.
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
+    /// A redaction pattern is not a valid regular expression.
+    #[error("{0}")]
+    Redact(String),
 }
 
 /// A running server. Dropping it stops it.
@@ -72,6 +93,8 @@ pub struct ServerHandle {
     pub scheme: &'static str,
     /// The in-process ingest path (used by `peregrine run`).
     pub ingest: Ingest,
+    sessions: Arc<session::Sessions>,
+    sign_in_ttl: std::time::Duration,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -80,6 +103,18 @@ impl ServerHandle {
     /// Base URL, e.g. `http://127.0.0.1:8470`.
     pub fn url(&self) -> String {
         format!("{}://{}", self.scheme, self.addr)
+    }
+    /// A one-time dashboard sign-in link for `token`: single use, valid for
+    /// `limits.sign_in_code_secs`; the code travels in the URL fragment
+    /// (never sent in a request) and the dashboard trades it for a session
+    /// cookie, then removes it from the address bar.
+    pub fn sign_in_link(&self, token: &str) -> std::io::Result<String> {
+        let code = self.sessions.issue_code(&auth::digest(token))?;
+        Ok(format!("{}/#code={code}", self.url()))
+    }
+    /// How long a sign-in link stays valid.
+    pub fn sign_in_ttl(&self) -> std::time::Duration {
+        self.sign_in_ttl
     }
     /// Stop serving and wait.
     pub fn stop(mut self) {
@@ -120,17 +155,49 @@ pub fn start(cfg: ServerConfig, store: Arc<dyn Store>) -> Result<ServerHandle, S
         .local_addr()
         .map_err(|e| ServerError::Bind(cfg.listen, e))?;
     let metrics = Arc::new(metrics::ServerMetrics::new());
-    let ingest = Ingest::new(store.clone(), metrics.clone());
+    let redactor = redact::Redactor::new(&cfg.redact).map_err(ServerError::Redact)?;
+    let ingest = Ingest::new(store.clone(), metrics.clone(), redactor);
+    let limits = cfg.limits.clone();
+    let sign_in_ttl = std::time::Duration::from_secs(limits.sign_in_code_secs);
+    let sessions = session::Sessions::new(
+        sign_in_ttl,
+        std::time::Duration::from_secs(limits.session_secs),
+    );
+    let large_seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let state = api::AppState {
         store: store.clone(),
         ingest: ingest.clone(),
+        metrics: metrics.clone(),
+        sessions: sessions.clone(),
+        limits: Arc::new(limits.clone()),
+        max_ingest: cfg.max_body,
+        large_seen: large_seen.clone(),
+        tls: tls.is_some(),
+    };
+    let max_conns = limits.effective_max_connections();
+    if max_conns < limits.max_connections {
+        tracing::warn!(
+            "max_connections lowered from {} to {max_conns} to fit the open-file limit",
+            limits.max_connections
+        );
+    }
+    let table = conns::ConnTable::new(max_conns, limits.max_connections_per_peer, metrics.clone());
+    let serving = serve::Serving {
+        app: api::router(state),
+        tls,
+        limits,
+        table,
         metrics,
     };
-    let app = api::router(state, cfg.max_body);
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let scheme = if serving.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let retention = cfg.retention.clone();
     let every = cfg.retention_every;
+    let watch = (sessions.clone(), store.clone());
     let thread = std::thread::Builder::new()
         .name("pg-server".into())
         .spawn(move || {
@@ -152,8 +219,12 @@ pub fn start(cfg: ServerConfig, store: Arc<dyn Store>) -> Result<ServerHandle, S
                         tokio::time::sleep(every).await;
                     }
                 });
-                serve::serve(listener, app, tls, rx).await;
+                let watcher = tokio::spawn(session::watcher(watch.0, watch.1));
+                let trimmer = tokio::spawn(body::trimmer(large_seen));
+                serve::serve(listener, serving, rx).await;
                 retain.abort();
+                watcher.abort();
+                trimmer.abort();
             });
             rt.shutdown_timeout(std::time::Duration::from_secs(2));
         })
@@ -162,6 +233,8 @@ pub fn start(cfg: ServerConfig, store: Arc<dyn Store>) -> Result<ServerHandle, S
         addr,
         scheme,
         ingest,
+        sessions,
+        sign_in_ttl,
         shutdown: Some(tx),
         thread: Some(thread),
     })

@@ -1,41 +1,50 @@
 //! Container metadata from containerd's API: containers that Kubernetes
 //! (through the CRI plugin), `ctr` or nerdctl run without Docker.
 //!
-//! containerd speaks gRPC on a unix socket. The two calls needed here
-//! (list namespaces, get a container) are made over HTTP/2 with `h2`, and
-//! their few protobuf fields are read by the small decoder below, instead of
-//! generating a client for the whole API.
+//! containerd speaks gRPC on a unix socket; the calls are made through its
+//! generated client (`containerd-client`: tonic + prost) on a small
+//! current-thread runtime that the client owns. One connection serves every
+//! lookup until it fails.
 
 use crate::containers::{split_image, RuntimeError};
-use bytes::Bytes;
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::namespaces_client::NamespacesClient;
+use containerd_client::services::v1::{Container, GetContainerRequest, ListNamespacesRequest};
+use containerd_client::tonic::{self, transport::Channel, Code};
 use peregrine_event::ContainerView;
+use prost::Message;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
 
 /// Where containerd usually listens.
 pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 
-/// Largest answer accepted (a container with its OCI spec is a few KiB).
-const MAX_ANSWER: usize = 4 << 20;
+/// The gRPC metadata key naming the namespace of a call.
+const NAMESPACE_KEY: &str = "containerd-namespace";
 
 /// A containerd client for container lookups.
 #[derive(Debug)]
 pub struct Containerd {
     socket: PathBuf,
     timeout: Duration,
-    rt: Option<tokio::runtime::Runtime>,
+    rt: Option<Arc<Runtime>>,
+    channel: Option<Channel>,
     namespaces: Option<(Vec<String>, Instant)>,
 }
 
 impl Containerd {
     /// A client for the containerd socket at `socket` (nothing is connected
-    /// until the first lookup).
+    /// until the first lookup); each call is bounded by `timeout`.
     pub fn new(socket: impl Into<PathBuf>, timeout: Duration) -> Containerd {
         Containerd {
             socket: socket.into(),
             timeout,
             rt: None,
+            channel: None,
             namespaces: None,
         }
     }
@@ -48,193 +57,170 @@ impl Containerd {
     /// Metadata of container `id`, searched in every containerd namespace
     /// (`k8s.io` first: that is where Kubernetes puts its containers).
     pub fn lookup(&mut self, id: &str) -> Result<ContainerView, RuntimeError> {
-        let mut request = Vec::with_capacity(id.len() + 2);
-        put_bytes(&mut request, 1, id.as_bytes());
-        for ns in self.namespaces()? {
-            match self.call(
-                Some(&ns),
-                "containerd.services.containers.v1.Containers/Get",
-                &request,
-            )? {
+        let rt = match &self.rt {
+            Some(rt) => rt.clone(),
+            None => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                    .map_err(|source| RuntimeError::Local {
+                        what: "starting the containerd client's I/O runtime",
+                        source,
+                    })?;
+                self.rt.insert(Arc::new(rt)).clone()
+            }
+        };
+        let failed = |r: &Result<ContainerView, RuntimeError>| matches!(r, Err(e) if !matches!(e, RuntimeError::NotFound));
+        let reused = self.channel.is_some();
+        let mut result = rt.block_on(self.lookup_in_namespaces(id));
+        if reused && failed(&result) {
+            // The kept connection broke (containerd restarted, say: tonic
+            // then answers UNKNOWN "transport error"): once more, afresh.
+            self.channel = None;
+            result = rt.block_on(self.lookup_in_namespaces(id));
+        }
+        if failed(&result) {
+            self.channel = None; // reconnect at the next lookup
+        }
+        result
+    }
+
+    async fn lookup_in_namespaces(&mut self, id: &str) -> Result<ContainerView, RuntimeError> {
+        let channel = self.channel().await?;
+        let namespaces = self.namespaces(&channel).await?;
+        let mut client = ContainersClient::new(channel);
+        for ns in &namespaces {
+            let request = namespaced(GetContainerRequest { id: id.to_string() }, ns)?;
+            match self.bounded(client.get(request)).await? {
                 Ok(answer) => {
-                    let container = field_bytes(&answer, 1)?
-                        .ok_or_else(|| RuntimeError::Protocol("answer without container".into()))?;
-                    return parse_container(container, &ns);
+                    let container = answer.into_inner().container.ok_or_else(|| {
+                        RuntimeError::Protocol("containerd: answer without container".into())
+                    })?;
+                    return view_of(container, ns);
                 }
-                Err(GRPC_NOT_FOUND) => continue,
-                Err(code) => {
-                    return Err(RuntimeError::Protocol(format!(
-                        "containerd answered gRPC status {code}"
-                    )))
-                }
+                Err(status) if status.code() == Code::NotFound => continue,
+                Err(status) => return Err(self.status_error(status)),
             }
         }
         Err(RuntimeError::NotFound)
     }
 
+    /// The connection, made on first use.
+    async fn channel(&mut self) -> Result<Channel, RuntimeError> {
+        if let Some(c) = &self.channel {
+            return Ok(c.clone());
+        }
+        let channel = self
+            .bounded(containerd_client::connect(&self.socket))
+            .await?
+            .map_err(|e| self.connect_error(&e))?;
+        Ok(self.channel.insert(channel).clone())
+    }
+
     /// containerd's namespaces (cached for 30 s), `k8s.io` first.
-    fn namespaces(&mut self) -> Result<Vec<String>, RuntimeError> {
+    async fn namespaces(&mut self, channel: &Channel) -> Result<Vec<String>, RuntimeError> {
         if let Some((names, at)) = &self.namespaces {
             if at.elapsed() < Duration::from_secs(30) {
                 return Ok(names.clone());
             }
         }
+        let mut client = NamespacesClient::new(channel.clone());
+        let request = ListNamespacesRequest {
+            filter: String::new(),
+        };
         let answer = self
-            .call(
-                None,
-                "containerd.services.namespaces.v1.Namespaces/List",
-                &[],
-            )?
-            .map_err(|code| RuntimeError::Protocol(format!("namespaces: gRPC status {code}")))?;
-        let mut names = Vec::new();
-        for f in Fields::new(&answer) {
-            if let (1, Wire::Bytes(ns)) = f? {
-                if let Some(name) = field_bytes(ns, 1)? {
-                    names.push(String::from_utf8_lossy(name).into_owned());
-                }
-            }
-        }
+            .bounded(client.list(request))
+            .await?
+            .map_err(|s| self.status_error(s))?;
+        let mut names: Vec<String> = answer
+            .into_inner()
+            .namespaces
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
         names.sort_by_key(|n| (n != "k8s.io", n.clone()));
         self.namespaces = Some((names.clone(), Instant::now()));
         Ok(names)
     }
 
-    /// One unary gRPC call: `Ok(Ok(answer))`, or `Ok(Err(grpc status))`.
-    fn call(
-        &mut self,
-        namespace: Option<&str>,
-        method: &str,
-        request: &[u8],
-    ) -> Result<Result<Vec<u8>, u32>, RuntimeError> {
-        if self.rt.is_none() {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .enable_time()
-                .build()
-                .map_err(|e| RuntimeError::Protocol(format!("runtime: {e}")))?;
-            self.rt = Some(rt);
-        }
-        let socket = self.socket.clone();
-        let timeout = self.timeout;
-        let rt = self.rt.as_ref().expect("runtime just created");
-        let mut framed = Vec::with_capacity(request.len() + 5);
-        framed.push(0);
-        framed.extend_from_slice(&(request.len() as u32).to_be_bytes());
-        framed.extend_from_slice(request);
-        let uri = format!("http://containerd/{method}");
-        let namespace = namespace.map(str::to_string);
-        rt.block_on(async move {
-            match tokio::time::timeout(timeout, unary(socket, uri, namespace, framed)).await {
-                Ok(r) => r,
-                Err(_) => Err(RuntimeError::Protocol(
-                    "containerd did not answer in time".into(),
-                )),
-            }
+    /// `call`, or an error when it takes longer than the timeout.
+    async fn bounded<T>(&self, call: impl Future<Output = T>) -> Result<T, RuntimeError> {
+        tokio::time::timeout(self.timeout, call).await.map_err(|_| {
+            RuntimeError::Protocol(format!(
+                "containerd did not answer within {:?}",
+                self.timeout
+            ))
         })
     }
-}
 
-/// gRPC status NOT_FOUND.
-const GRPC_NOT_FOUND: u32 = 5;
-
-async fn unary(
-    socket: PathBuf,
-    uri: String,
-    namespace: Option<String>,
-    framed: Vec<u8>,
-) -> Result<Result<Vec<u8>, u32>, RuntimeError> {
-    let proto = |e: &dyn std::fmt::Display| RuntimeError::Protocol(format!("containerd: {e}"));
-    let stream = tokio::net::UnixStream::connect(&socket)
-        .await
-        .map_err(|source| RuntimeError::Connect {
-            path: socket.display().to_string(),
-            source,
-        })?;
-    let (client, connection) = h2::client::handshake(stream).await.map_err(|e| proto(&e))?;
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut client = client.ready().await.map_err(|e| proto(&e))?;
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri(uri)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers");
-    if let Some(ns) = namespace {
-        req = req.header("containerd-namespace", ns);
+    /// A failed call: unreachable (UNAVAILABLE) or an unexpected answer.
+    fn status_error(&self, status: tonic::Status) -> RuntimeError {
+        if status.code() == Code::Unavailable {
+            return RuntimeError::Connect {
+                path: self.socket.display().to_string(),
+                source: std::io::Error::other(status.message().to_string()),
+            };
+        }
+        RuntimeError::Protocol(format!(
+            "containerd answered gRPC status {:?}: {}",
+            status.code(),
+            status.message()
+        ))
     }
-    let req = req.body(()).map_err(|e| proto(&e))?;
-    let (answer, mut send) = client.send_request(req, false).map_err(|e| proto(&e))?;
-    send.send_data(Bytes::from(framed), true)
-        .map_err(|e| proto(&e))?;
-    let answer = answer.await.map_err(|e| proto(&e))?;
-    let (head, mut body) = answer.into_parts();
-    let mut data = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|e| proto(&e))?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        data.extend_from_slice(&chunk);
-        if data.len() > MAX_ANSWER {
-            return Err(RuntimeError::Protocol("containerd answer too large".into()));
+
+    /// A connection that could not be made, with the system's reason.
+    fn connect_error(&self, e: &tonic::transport::Error) -> RuntimeError {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        let io = std::iter::from_fn(|| {
+            let c = cause?;
+            cause = c.source();
+            Some(c)
+        })
+        .find_map(|c| c.downcast_ref::<std::io::Error>());
+        RuntimeError::Connect {
+            path: self.socket.display().to_string(),
+            source: match io {
+                Some(io) => std::io::Error::new(io.kind(), io.to_string()),
+                None => std::io::Error::other(e.to_string()),
+            },
         }
     }
-    let trailers = body.trailers().await.map_err(|e| proto(&e))?;
-    driver.abort();
-    let status = trailers
-        .as_ref()
-        .and_then(|t| t.get("grpc-status"))
-        .or_else(|| head.headers.get("grpc-status"))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u32>().ok())
-        .ok_or_else(|| RuntimeError::Protocol("containerd: no gRPC status".into()))?;
-    if status != 0 {
-        return Ok(Err(status));
-    }
-    // One length-prefixed, uncompressed message.
-    if data.len() < 5 || data[0] != 0 {
-        return Err(RuntimeError::Protocol("containerd: bad gRPC frame".into()));
-    }
-    let len = u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize;
-    if data.len() < 5 + len {
-        return Err(RuntimeError::Protocol(
-            "containerd: short gRPC frame".into(),
-        ));
-    }
-    Ok(Ok(data[5..5 + len].to_vec()))
 }
 
-/// Parse a `containerd.services.containers.v1.Container` message.
+/// A request for `namespace`.
+fn namespaced<T>(message: T, namespace: &str) -> Result<tonic::Request<T>, RuntimeError> {
+    let value = namespace.parse().map_err(|_| {
+        RuntimeError::Protocol(format!("containerd namespace {namespace:?} is not ASCII"))
+    })?;
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(NAMESPACE_KEY, value);
+    Ok(request)
+}
+
+/// Parse an encoded `containerd.services.containers.v1.Container` message.
 pub fn parse_container(msg: &[u8], namespace: &str) -> Result<ContainerView, RuntimeError> {
+    let container = Container::decode(msg)
+        .map_err(|e| RuntimeError::Protocol(format!("containerd: malformed container: {e}")))?;
+    view_of(container, namespace)
+}
+
+/// The view of a container of `namespace`.
+fn view_of(c: Container, namespace: &str) -> Result<ContainerView, RuntimeError> {
+    if c.id.is_empty() {
+        return Err(RuntimeError::Protocol("container without id".into()));
+    }
     let mut v = ContainerView {
+        id: c.id,
+        labels: c.labels.into_iter().collect(),
+        image: c.image,
         runtime: "containerd".into(),
         ..ContainerView::default()
     };
-    let mut spec: Option<serde_json::Value> = None;
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    for f in Fields::new(msg) {
-        match f? {
-            (1, Wire::Bytes(b)) => v.id = text(b),
-            (2, Wire::Bytes(entry)) => {
-                let k = field_bytes(entry, 1)?.map(text).unwrap_or_default();
-                let val = field_bytes(entry, 2)?.map(text).unwrap_or_default();
-                v.labels.insert(k, val);
-            }
-            (3, Wire::Bytes(b)) => v.image = text(b),
-            (5, Wire::Bytes(any)) => {
-                if let Some(json) = field_bytes(any, 2)? {
-                    spec = serde_json::from_slice(json).ok();
-                }
-            }
-            (8, Wire::Bytes(ts)) => {
-                let secs = field_varint(ts, 1)?.unwrap_or(0);
-                let nanos = field_varint(ts, 2)?.unwrap_or(0);
-                v.start_ns = secs.saturating_mul(1_000_000_000).saturating_add(nanos);
-            }
-            _ => {}
-        }
-    }
-    if v.id.is_empty() {
-        return Err(RuntimeError::Protocol("container without id".into()));
+    if let Some(ts) = c.created_at {
+        let secs = u64::try_from(ts.seconds).unwrap_or(0);
+        let nanos = u64::try_from(ts.nanos).unwrap_or(0);
+        v.start_ns = secs.saturating_mul(1_000_000_000).saturating_add(nanos);
     }
     let (repo, tag) = split_image(&v.image);
     v.image_repository = repo;
@@ -244,7 +230,7 @@ pub fn parse_container(msg: &[u8], namespace: &str) -> Result<ContainerView, Run
         tag
     };
     v.name = name_of(&v.labels, &v.id);
-    if let Some(spec) = spec {
+    if let Some(spec) = c.spec.and_then(|s| serde_json::from_slice(&s.value).ok()) {
         apply_spec(&mut v, &spec);
     }
     v.labels
@@ -295,149 +281,35 @@ fn apply_spec(v: &mut ContainerView, spec: &serde_json::Value) {
     }
 }
 
-// --- protobuf: just enough to read the fields above ---
-
-#[derive(Debug, Clone, Copy)]
-enum Wire<'a> {
-    Varint(u64),
-    Bytes(&'a [u8]),
-    Fixed,
-}
-
-struct Fields<'a> {
-    b: &'a [u8],
-    failed: bool,
-}
-
-impl<'a> Fields<'a> {
-    fn new(b: &'a [u8]) -> Fields<'a> {
-        Fields { b, failed: false }
-    }
-}
-
-fn varint(b: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for i in 0..10 {
-        let (&byte, rest) = b.split_first()?;
-        *b = rest;
-        v |= ((byte & 0x7f) as u64) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = Result<(u64, Wire<'a>), RuntimeError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.b.is_empty() || self.failed {
-            return None;
-        }
-        let bad =
-            |what: &str| RuntimeError::Protocol(format!("containerd: malformed protobuf ({what})"));
-        let mut b = self.b;
-        let item = (|| {
-            let key = varint(&mut b).ok_or_else(|| bad("key"))?;
-            let wire = match key & 7 {
-                0 => Wire::Varint(varint(&mut b).ok_or_else(|| bad("varint"))?),
-                1 | 5 => {
-                    let n = if key & 7 == 1 { 8 } else { 4 };
-                    b = b.get(n..).ok_or_else(|| bad("fixed"))?;
-                    Wire::Fixed
-                }
-                2 => {
-                    let len = varint(&mut b).ok_or_else(|| bad("length"))? as usize;
-                    let (v, rest) = (b.get(..len).ok_or_else(|| bad("length"))?, &b[len..]);
-                    b = rest;
-                    Wire::Bytes(v)
-                }
-                _ => return Err(bad("wire type")),
-            };
-            Ok((key >> 3, wire))
-        })();
-        match item {
-            Ok(v) => {
-                self.b = b;
-                Some(Ok(v))
-            }
-            Err(e) => {
-                self.failed = true;
-                Some(Err(e))
-            }
-        }
-    }
-}
-
-fn field_bytes(msg: &[u8], no: u64) -> Result<Option<&[u8]>, RuntimeError> {
-    for f in Fields::new(msg) {
-        if let (n, Wire::Bytes(b)) = f? {
-            if n == no {
-                return Ok(Some(b));
-            }
-        }
-    }
-    Ok(None)
-}
-
-fn field_varint(msg: &[u8], no: u64) -> Result<Option<u64>, RuntimeError> {
-    for f in Fields::new(msg) {
-        if let (n, Wire::Varint(v)) = f? {
-            if n == no {
-                return Ok(Some(v));
-            }
-        }
-    }
-    Ok(None)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, no: u64, b: &[u8]) {
-    put_varint(out, (no << 3) | 2);
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn container_msg() -> Vec<u8> {
-        let mut m = Vec::new();
-        put_bytes(&mut m, 1, b"abc");
-        for (k, v) in [
-            ("io.kubernetes.pod.name", "web-0"),
-            ("io.kubernetes.container.name", "nginx"),
-        ] {
-            let mut e = Vec::new();
-            put_bytes(&mut e, 1, k.as_bytes());
-            put_bytes(&mut e, 2, v.as_bytes());
-            put_bytes(&mut m, 2, &e);
-        }
-        put_bytes(&mut m, 3, b"docker.io/library/nginx:1.25");
         let spec = br#"{"process":{"capabilities":{"bounding":["CAP_SYS_ADMIN"]}},"linux":{},
             "mounts":[{"destination":"/var/run/docker.sock","type":"bind","source":"/var/run/docker.sock","options":["rbind","rw"]},
                       {"destination":"/proc","type":"proc","source":"proc"}]}"#;
-        let mut any = Vec::new();
-        put_bytes(
-            &mut any,
-            1,
-            b"types.containerd.io/opencontainers/runtime-spec/1/Spec",
-        );
-        put_bytes(&mut any, 2, spec);
-        put_bytes(&mut m, 5, &any);
-        let mut ts = Vec::new();
-        put_varint(&mut ts, 1 << 3);
-        put_varint(&mut ts, 1_700_000_000);
-        put_bytes(&mut m, 8, &ts);
-        m
+        Container {
+            id: "abc".into(),
+            labels: [
+                ("io.kubernetes.pod.name", "web-0"),
+                ("io.kubernetes.container.name", "nginx"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            image: "docker.io/library/nginx:1.25".into(),
+            spec: Some(prost_types::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".into(),
+                value: spec.to_vec(),
+            }),
+            created_at: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            ..Container::default()
+        }
+        .encode_to_vec()
     }
 
     #[test]
@@ -467,6 +339,7 @@ mod tests {
             &[0xff_u8; 12][..],
             &[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f],
             &[0x0b],
+            &[],
         ] {
             assert!(parse_container(junk, "x").is_err());
         }

@@ -1,10 +1,9 @@
-//! Container metadata: cgroup leaf name → container id → Docker Engine API,
-//! then containerd (see [`crate::containerd`]).
+//! Container metadata: cgroup leaf name → container id → Docker Engine API
+//! (see [`crate::docker`]), then containerd (see [`crate::containerd`]).
 
+use crate::docker::DockerClient;
 use peregrine_event::ContainerView;
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,63 +46,14 @@ pub enum RuntimeError {
     /// The container is unknown to the runtime.
     #[error("container not found")]
     NotFound,
-}
-
-/// Minimal HTTP/1.0 GET over a unix socket (the Docker Engine API).
-pub(crate) fn http_get(
-    socket: &str,
-    path: &str,
-    timeout: Duration,
-) -> Result<(u16, Vec<u8>), RuntimeError> {
-    let mut s = UnixStream::connect(socket).map_err(|source| RuntimeError::Connect {
-        path: socket.to_string(),
-        source,
-    })?;
-    s.set_read_timeout(Some(timeout)).ok();
-    s.set_write_timeout(Some(timeout)).ok();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n")
-        .map_err(|e| RuntimeError::Protocol(e.to_string()))?;
-    let mut buf = Vec::new();
-    s.take(16 << 20)
-        .read_to_end(&mut buf)
-        .map_err(|e| RuntimeError::Protocol(e.to_string()))?;
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| RuntimeError::Protocol("no HTTP header".into()))?;
-    let head = String::from_utf8_lossy(&buf[..end]);
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| RuntimeError::Protocol("no HTTP status".into()))?;
-    let mut body = buf[end + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    Ok((status, body))
-}
-
-fn dechunk(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let Some(nl) = b[i..].windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
-        let size =
-            usize::from_str_radix(String::from_utf8_lossy(&b[i..i + nl]).trim(), 16).unwrap_or(0);
-        i += nl + 2;
-        if size == 0 || i + size > b.len() {
-            break;
-        }
-        out.extend_from_slice(&b[i..i + size]);
-        i += size + 2;
-    }
-    out
+    /// Something local failed (not the runtime's answer).
+    #[error("{what}: {source}")]
+    Local {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        source: std::io::Error,
+    },
 }
 
 /// Parse a `GET /containers/<id>/json` answer.
@@ -178,6 +128,8 @@ fn in_container(pid: u32, id: &str) -> bool {
 #[derive(Debug)]
 pub struct ContainerCache {
     docker_socket: PathBuf,
+    /// Created at the first lookup (never for an offline cache).
+    docker: Option<DockerClient>,
     containerd: Option<crate::containerd::Containerd>,
     timeout: Duration,
     known: HashMap<String, (Option<Arc<ContainerView>>, Instant)>,
@@ -195,6 +147,7 @@ impl ContainerCache {
     pub fn new(docker_socket: impl Into<PathBuf>) -> ContainerCache {
         ContainerCache {
             docker_socket: docker_socket.into(),
+            docker: None,
             containerd: None,
             timeout: Duration::from_millis(500),
             known: HashMap::new(),
@@ -303,15 +256,14 @@ impl ContainerCache {
         })
     }
 
-    fn ask_docker(&self, id: &str) -> Result<ContainerView, RuntimeError> {
-        let sock = self.docker_socket.to_string_lossy().into_owned();
-        match http_get(&sock, &format!("/containers/{id}/json"), self.timeout)? {
-            (200, body) => parse_inspect(&body),
-            (404, _) => Err(RuntimeError::NotFound),
-            (status, _) => Err(RuntimeError::Protocol(format!(
-                "Docker answered HTTP {status}"
-            ))),
-        }
+    fn ask_docker(&mut self, id: &str) -> Result<ContainerView, RuntimeError> {
+        let docker = match &mut self.docker {
+            Some(d) => d,
+            None => self
+                .docker
+                .insert(DockerClient::new(&self.docker_socket, self.timeout)?),
+        };
+        docker.inspect(id)
     }
 
     /// For a process in a container that just ran `exe`: the executable's

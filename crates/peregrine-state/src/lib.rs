@@ -7,8 +7,12 @@
 //! entries are evicted (and counted).
 #![deny(missing_docs)]
 
+pub mod bounded;
 pub mod containerd;
 mod containers;
+pub mod docker;
+pub mod enrich;
+mod host;
 pub mod overlay;
 mod procfs;
 mod runtime_events;
@@ -20,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use bounded::{BoundStats, BoundedContainers, DEFAULT_MAX_CONTAINERS};
 pub use containers::{container_id, parse_inspect, split_image, ContainerCache, RuntimeError};
+pub use host::{HostState, Observed, MAX_ANCESTRY};
 pub use peregrine_event::model::cmdline_of;
 pub use procfs::read_process;
 pub use runtime_events::{parse_event_line, watch_docker, RuntimeUpdate, StreamAction};
@@ -36,6 +42,9 @@ pub struct Entry {
     /// When the exit was seen.
     pub exited: Option<Instant>,
     tick: u64,
+    /// Real and effective uid as of the process's latest event: what a
+    /// setuid-family call changes from (its record carries the new ids).
+    ids: Option<(u32, u32)>,
 }
 
 /// Counters describing the table.
@@ -94,8 +103,9 @@ impl ProcessTable {
     pub fn seed_from(&mut self, root: &Path) -> usize {
         let mut n = 0;
         for pid in procfs::list_pids(root) {
-            if let Some((view, cgroup)) = procfs::read_process(root, pid, self.boot_ns) {
+            if let Some((view, cgroup, ids)) = procfs::read_process_ids(root, pid, self.boot_ns) {
                 self.insert(view, cgroup);
+                self.set_ids(pid, ids);
                 n += 1;
             }
         }
@@ -116,8 +126,21 @@ impl ProcessTable {
                 cgroup,
                 exited: None,
                 tick: self.tick,
+                ids: None,
             },
         );
+    }
+
+    fn set_ids(&mut self, pid: u32, ids: Option<(u32, u32)>) {
+        if let Some(e) = self.procs.get_mut(&pid) {
+            e.ids = ids;
+        }
+    }
+
+    /// Real and effective uid of a process as of its latest event (or as
+    /// read from `/proc` at seeding), if known.
+    pub fn ids(&self, pid: u32) -> Option<(u32, u32)> {
+        self.procs.get(&pid).and_then(|e| e.ids)
     }
 
     fn evict(&mut self) {
@@ -204,10 +227,17 @@ impl ProcessTable {
         (1..64).map_while(|l| self.ancestor(pid, l)).collect()
     }
 
-    /// Update the table from an event and fill `event.process.exe`.
+    /// Update the table from an event and fill `event.process.exe`; a
+    /// setuid-family event also gets the caller's ids from before the call
+    /// (`CredOp::prev_uid`, `prev_euid`).
     pub fn observe(&mut self, ev: &mut Event) {
         self.tick += 1;
         let pid = ev.process.pid;
+        if let EventData::Cred(c) = &mut ev.data {
+            if let Some((uid, euid)) = self.ids(pid) {
+                (c.prev_uid, c.prev_euid) = (Some(uid), Some(euid));
+            }
+        }
         match &ev.data {
             EventData::Exec(x) => {
                 let start_ns = self
@@ -260,9 +290,11 @@ impl ProcessTable {
             _ => {}
         }
         let tick = self.tick;
+        let ids = Some((ev.process.uid, ev.process.euid));
         match self.procs.get_mut(&pid) {
             Some(e) => {
                 e.tick = tick;
+                e.ids = ids;
                 if ev.process.exe.is_none() && !e.view.exepath.is_empty() {
                     ev.process.exe = Some(e.view.exepath.clone());
                 }
@@ -277,6 +309,7 @@ impl ProcessTable {
                         ev.process.exe = Some(view.exepath.clone());
                     }
                     self.insert(view, cgroup);
+                    self.set_ids(pid, ids);
                 }
             }
         }
@@ -370,6 +403,66 @@ mod tests {
         );
         assert!(me.cmdline.starts_with(&me.name));
         assert_ne!(me.cap_effective, 0, "tests run as root");
+    }
+
+    #[test]
+    fn a_setuid_event_carries_the_ids_from_before_the_call() {
+        use peregrine_event::{CredOp, Event, EventData, EventKind, Process};
+        let ev = |uid: u32, euid: u32, data: EventData| Event {
+            ts_ns: 1,
+            kind: EventKind::Setuid,
+            syscall: None,
+            process: Process {
+                pid: 10,
+                ppid: 1,
+                uid,
+                euid,
+                comm: "make".into(),
+                ..Process::default()
+            },
+            data,
+        };
+        let cred = || EventData::Cred(CredOp::default());
+        let prev = |ev: &Event| match &ev.data {
+            EventData::Cred(c) => (c.prev_uid, c.prev_euid),
+            _ => unreachable!(),
+        };
+        let mut t = ProcessTable::new(100);
+        t.insert(view(10, 1), String::new());
+        // Not known before: no previous ids.
+        let mut e = ev(0, 0, cred());
+        t.observe(&mut e);
+        assert_eq!(prev(&e), (None, None));
+        // root -> root (make's seteuid(0)): the same ids before and after.
+        let mut e = ev(0, 0, cred());
+        t.observe(&mut e);
+        assert_eq!(prev(&e), (Some(0), Some(0)));
+        assert_eq!((e.process.uid, e.process.euid), (0, 0));
+        // root -> nobody: the record has the new ids, the table the old.
+        let mut e = ev(65534, 65534, cred());
+        t.observe(&mut e);
+        assert_eq!(prev(&e), (Some(0), Some(0)));
+        assert_eq!(t.ids(10), Some((65534, 65534)));
+        // Any event moves the known ids on (a fork inherits the parent's).
+        let mut f = ev(
+            65534,
+            65534,
+            EventData::Fork {
+                parent_pid: 10,
+                parent_tid: 10,
+            },
+        );
+        f.process.pid = 11;
+        f.kind = EventKind::Fork;
+        t.observe(&mut f);
+        assert_eq!(t.ids(11), Some((65534, 65534)));
+    }
+
+    #[test]
+    fn seeding_reads_the_ids_of_each_process() {
+        let mut t = ProcessTable::new(100_000);
+        t.seed_from_proc();
+        assert_eq!(t.ids(std::process::id()), Some((0, 0)), "tests run as root");
     }
 
     #[test]

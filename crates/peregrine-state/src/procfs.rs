@@ -26,8 +26,27 @@ fn cap_line(status: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Real and effective uid from a `/proc/PID/status` text (`Uid:` line).
+fn uid_line(status: &str) -> Option<(u32, u32)> {
+    let mut ids = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .map(|v| v.parse::<u32>().ok());
+    Some((ids.next()??, ids.next()??))
+}
+
 /// Read one process from `/proc/<pid>`; `None` if it vanished or is unreadable.
 pub fn read_process(proc_root: &Path, pid: u32, boot_ns: u64) -> Option<(ProcessView, String)> {
+    read_process_ids(proc_root, pid, boot_ns).map(|(view, cgroup, _)| (view, cgroup))
+}
+
+/// A process read from `/proc`: what rules see, its cgroup leaf name, and
+/// its real and effective uid.
+pub(crate) type ProcRead = (ProcessView, String, Option<(u32, u32)>);
+
+/// [`read_process`] plus the process's real and effective uid.
+pub(crate) fn read_process_ids(proc_root: &Path, pid: u32, boot_ns: u64) -> Option<ProcRead> {
     let dir = proc_root.join(pid.to_string());
     let stat = fs::read_to_string(dir.join("stat")).ok()?;
     // comm may contain spaces and ')': it ends at the last ')'.
@@ -86,6 +105,7 @@ pub fn read_process(proc_root: &Path, pid: u32, boot_ns: u64) -> Option<(Process
         .and_then(|v| v.split_whitespace().last().and_then(|x| x.parse().ok()))
         .unwrap_or(pid);
     let cmdline = cmdline_of(&name, &args);
+    let ids = uid_line(&status);
     Some((
         ProcessView {
             pid,
@@ -109,6 +129,7 @@ pub fn read_process(proc_root: &Path, pid: u32, boot_ns: u64) -> Option<(Process
             exe_times: None,
         },
         cgroup,
+        ids,
     ))
 }
 

@@ -3,10 +3,9 @@
 //! before their processes raise alerts, and forgotten when they are
 //! destroyed, so the metadata cache stays current and bounded.
 
-use crate::containers::{http_get, parse_inspect};
+use crate::containers::RuntimeError;
+use crate::docker::{DockerClient, EventRead};
 use peregrine_event::ContainerView;
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -57,8 +56,12 @@ pub fn parse_event_line(line: &[u8]) -> Option<StreamAction> {
     }
 }
 
+/// The event filter: container events only.
+const CONTAINER_EVENTS: &str = r#"{"type":["container"]}"#;
+
 /// Follow Docker's events on `socket` until `stop` is set, sending updates
 /// to `tx`. Reconnects with backoff while the daemon is away (logged once).
+/// The thread has one [`DockerClient`] for the stream and the inspections.
 pub fn watch_docker(
     socket: PathBuf,
     tx: Sender<RuntimeUpdate>,
@@ -69,8 +72,15 @@ pub fn watch_docker(
         .spawn(move || {
             let mut backoff = Duration::from_millis(500);
             let mut warned = false;
+            let mut client = match DockerClient::new(&socket, Duration::from_secs(2)) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("docker event stream not followed: {e}");
+                    return;
+                }
+            };
             while !stop.load(Ordering::Relaxed) {
-                match follow(&socket, &tx, &stop) {
+                match follow(&mut client, &tx, &stop) {
                     Ok(()) => backoff = Duration::from_millis(500),
                     Err(e) => {
                         if !warned {
@@ -94,83 +104,38 @@ pub fn watch_docker(
         .expect("spawn docker event thread")
 }
 
-/// One connection: stream events until it ends, `stop` is set or the
+/// One subscription: stream events until it ends, `stop` is set or the
 /// consumer is gone.
 fn follow(
-    socket: &std::path::Path,
+    client: &mut DockerClient,
     tx: &Sender<RuntimeUpdate>,
     stop: &AtomicBool,
-) -> std::io::Result<()> {
-    let mut s = UnixStream::connect(socket)?;
-    s.set_read_timeout(Some(Duration::from_millis(500)))?;
-    // HTTP/1.0: the daemon streams the body unchunked until it closes.
-    s.write_all(
-        b"GET /events?filters=%7B%22type%22%3A%5B%22container%22%5D%7D HTTP/1.0\r\nHost: docker\r\n\r\n",
-    )?;
-    let sock = socket.to_string_lossy().into_owned();
-    let mut buf: Vec<u8> = Vec::with_capacity(8192);
-    let mut chunk = [0u8; 8192];
-    let mut in_body = false;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let n = match s.read(&mut chunk) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
-            Err(e) => return Err(e),
+) -> Result<(), RuntimeError> {
+    let mut events = client.events(CONTAINER_EVENTS)?;
+    while !stop.load(Ordering::Relaxed) {
+        let line = match events.next(Duration::from_millis(500))? {
+            EventRead::Line(l) => l,
+            EventRead::Idle => continue,
+            EventRead::End => return Ok(()),
         };
-        buf.extend_from_slice(&chunk[..n]);
-        if !in_body {
-            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                if buf.len() > 64 << 10 {
-                    return Err(std::io::Error::other("oversized HTTP header"));
+        let update = match parse_event_line(&line) {
+            Some(StreamAction::Inspect(id)) => match client.inspect(&id) {
+                Ok(v) => Some(RuntimeUpdate::Upsert(Box::new(v))),
+                Err(e) => {
+                    tracing::debug!("container {id}: {e}");
+                    None
                 }
-                continue;
-            };
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            if head.split_whitespace().nth(1) != Some("200") {
-                return Err(std::io::Error::other(format!(
-                    "events: {}",
-                    head.lines().next().unwrap_or("")
-                )));
+            },
+            Some(StreamAction::Forget(id)) => Some(RuntimeUpdate::Remove(id)),
+            None => None,
+        };
+        if let Some(u) = update {
+            if tx.send(u).is_err() {
+                return Ok(());
             }
-            buf.drain(..end + 4);
-            in_body = true;
-        }
-        while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=nl).collect();
-            let update = match parse_event_line(&line) {
-                Some(StreamAction::Inspect(id)) => {
-                    match http_get(
-                        &sock,
-                        &format!("/containers/{id}/json"),
-                        Duration::from_secs(2),
-                    ) {
-                        Ok((200, body)) => match parse_inspect(&body) {
-                            Ok(v) => Some(RuntimeUpdate::Upsert(Box::new(v))),
-                            Err(e) => {
-                                tracing::debug!("container {id}: {e}");
-                                None
-                            }
-                        },
-                        _ => None,
-                    }
-                }
-                Some(StreamAction::Forget(id)) => Some(RuntimeUpdate::Remove(id)),
-                None => None,
-            };
-            if let Some(u) = update {
-                if tx.send(u).is_err() {
-                    return Ok(());
-                }
-            }
-        }
-        if buf.len() > 1 << 20 {
-            return Err(std::io::Error::other("event line over 1 MiB"));
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -110,3 +110,112 @@ fn containerd_container_resolves_with_its_pod() {
     let unknown = "0".repeat(64);
     assert!(cache.lookup(&unknown).is_none());
 }
+
+/// A containerd of the test's own on a private socket (no containers: the
+/// lookups only need its API).
+struct PrivateContainerd {
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateContainerd {
+    fn new() -> PrivateContainerd {
+        let dir = std::env::temp_dir().join(format!("pg-ctrd-restart-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("config.toml"),
+            format!(
+                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{d}/c.sock\"\n[ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n\
+                 [debug]\n  address = \"\"\n"
+            ),
+        )
+        .unwrap();
+        let mut c = PrivateContainerd { dir, child: None };
+        c.start();
+        c
+    }
+
+    fn socket(&self) -> String {
+        self.dir.join("c.sock").display().to_string()
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.join("log")).unwrap();
+        self.child = Some(
+            Command::new("containerd")
+                .arg("--config")
+                .arg(self.dir.join("config.toml"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("containerd is installed (scripts/bootstrap.sh --test)"),
+        );
+        for _ in 0..100 {
+            let up = Command::new("ctr")
+                .args(["-a", &self.socket(), "namespaces", "create", "k8s.io"])
+                .output()
+                .is_ok_and(|o| {
+                    o.status.success()
+                        || String::from_utf8_lossy(&o.stderr).contains("already exists")
+                });
+            if up {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "private containerd did not come up: see {}",
+            self.dir.display()
+        );
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // as if it crashed
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateContainerd {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The connection is kept between lookups, and a lookup after containerd
+/// restarted reconnects instead of failing; while it is down the socket is
+/// reported unreachable.
+#[test]
+fn lookups_survive_a_containerd_restart() {
+    use peregrine_state::containerd::Containerd;
+    use peregrine_state::RuntimeError;
+    let mut daemon = PrivateContainerd::new();
+    let mut client = Containerd::new(daemon.socket(), std::time::Duration::from_secs(2));
+    let unknown = "1".repeat(64);
+    assert!(matches!(
+        client.lookup(&unknown),
+        Err(RuntimeError::NotFound)
+    ));
+    assert!(matches!(
+        client.lookup(&unknown),
+        Err(RuntimeError::NotFound)
+    ));
+    daemon.stop();
+    daemon.start();
+    let after_restart = client.lookup(&unknown);
+    assert!(
+        matches!(after_restart, Err(RuntimeError::NotFound)),
+        "{after_restart:?}"
+    );
+    daemon.stop();
+    let down = client.lookup(&unknown);
+    assert!(
+        matches!(down, Err(RuntimeError::Connect { .. })),
+        "{down:?}"
+    );
+}

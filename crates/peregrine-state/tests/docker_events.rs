@@ -1,6 +1,6 @@
 //! The Docker event stream against a real daemon: a started container is
 //! inspected (name, image) before anyone asks, a rename refreshes it, a
-//! removal forgets it.
+//! removal forgets it; a running container is inspected on first sight.
 use peregrine_state::{watch_docker, ContainerCache, RuntimeUpdate};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,4 +95,141 @@ fn started_renamed_and_removed_containers_reach_the_cache() {
     stop.store(true, Ordering::Relaxed);
     drop(rx);
     watcher.join().unwrap();
+}
+
+/// A container seen before any event is inspected on first sight through
+/// the configured socket, and one client serves several lookups.
+#[test]
+fn a_running_container_is_inspected_on_first_sight() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-image.sh");
+    assert!(
+        Command::new("bash").arg(script).status().unwrap().success(),
+        "test image (is dockerd running? scripts/test.sh starts it)"
+    );
+    let name = format!("pg-inspect-{}", std::process::id());
+    let id = docker(&[
+        "run",
+        "-d",
+        "--label",
+        "app=pg",
+        "-v",
+        "/tmp:/host-tmp:ro",
+        "--name",
+        &name,
+        IMAGE,
+        "/bin/sleep",
+        "60",
+    ]);
+    let mut cache = ContainerCache::new(SOCKET);
+    let v = cache.lookup(&format!("docker-{id}.scope")).cloned();
+    let mut client =
+        peregrine_state::docker::DockerClient::new(SOCKET, Duration::from_secs(2)).unwrap();
+    let again = client.inspect(&id);
+    let twice = client.inspect(&id);
+    let unknown = client.inspect(&"0".repeat(64));
+    docker(&["rm", "-f", &id]);
+    let v = v.expect("resolved");
+    assert_eq!(v.id, id);
+    assert_eq!(v.name, name);
+    assert_eq!(v.image, IMAGE);
+    assert_eq!(
+        (v.image_repository.as_str(), v.image_tag.as_str()),
+        ("peregrine-test", "latest")
+    );
+    assert_eq!(v.labels["app"], "pg");
+    assert!(!v.privileged, "--privileged is refused on this machine");
+    assert!(v
+        .mounts
+        .iter()
+        .any(|m| m.0 == "/tmp" && m.1 == "/host-tmp" && !m.3));
+    assert!(v.start_ns > 0);
+    assert_eq!(v.runtime, "docker");
+    assert_eq!(cache.failures, 0);
+    assert_eq!(again.unwrap().name, name);
+    assert_eq!(
+        twice.unwrap().name,
+        name,
+        "the kept-alive connection is reused"
+    );
+    assert!(matches!(
+        unknown,
+        Err(peregrine_state::RuntimeError::NotFound)
+    ));
+}
+
+/// A socket that forwards to Docker's and can cut every connection it
+/// carries, as a daemon restart or an idle timeout would.
+struct CuttingProxy {
+    path: std::path::PathBuf,
+    conns: Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
+}
+
+impl CuttingProxy {
+    fn new() -> CuttingProxy {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let path = std::env::temp_dir().join(format!("pg-docker-cut-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = conns.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let upstream = UnixStream::connect(SOCKET).expect("dockerd");
+                kept.lock().unwrap().push(client.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        CuttingProxy { path, conns }
+    }
+
+    /// Cut every connection; how many there were.
+    fn cut(&self) -> usize {
+        let mut conns = self.conns.lock().unwrap();
+        for c in conns.iter() {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        std::mem::take(&mut *conns).len()
+    }
+}
+
+impl Drop for CuttingProxy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// One client keeps its connection between requests and, when the daemon
+/// side closed it, the next request goes out on a fresh one.
+#[test]
+fn a_cut_connection_is_replaced_transparently() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-image.sh");
+    assert!(
+        Command::new("bash").arg(script).status().unwrap().success(),
+        "test image (is dockerd running? scripts/test.sh starts it)"
+    );
+    let id = docker(&["run", "-d", IMAGE, "/bin/sleep", "30"]);
+    let proxy = CuttingProxy::new();
+    let mut client =
+        peregrine_state::docker::DockerClient::new(&proxy.path, Duration::from_secs(2)).unwrap();
+    let first = client.inspect(&id).map(|v| v.id);
+    let second = client.inspect(&id).map(|v| v.id);
+    let kept = proxy.cut();
+    std::thread::sleep(Duration::from_millis(100));
+    let after_cut = client.inspect(&id).map(|v| v.id);
+    let fresh = proxy.cut();
+    docker(&["rm", "-f", &id]);
+    assert_eq!(first.unwrap(), id);
+    assert_eq!(second.unwrap(), id);
+    assert_eq!(kept, 1, "/version and two inspections on one connection");
+    assert_eq!(after_cut.unwrap(), id);
+    assert_eq!(fresh, 1, "a new connection after the cut");
 }

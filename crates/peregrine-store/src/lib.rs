@@ -1,19 +1,27 @@
 //! Peregrine's alert store: alerts, agents, rule sets, API tokens and the
 //! events around each alert, behind one [`Store`] interface with two
 //! backends: embedded SQLite (the default, WAL mode) and PostgreSQL (for
-//! fleets). Both apply the same numbered schema migrations at open and the
-//! same retention policy.
+//! fleets). The schema (`schema.rs`) and the queries (`ops.rs`) are written
+//! once; what differs between the two is isolated in `dialect.rs`. An alert
+//! is one agent's: ids are unique per agent, and a re-sent id is a no-op
+//! when the content is the same and a reported conflict when it is not.
 #![deny(missing_docs)]
 
+mod dialect;
+mod exec;
 mod model;
+mod ops;
 mod postgres;
 mod query;
+mod schema;
 mod sqlite;
+mod times;
 
 pub use model::*;
 pub use postgres::{redact as redact_url, PgStore};
 pub use query::AlertQuery;
 pub use sqlite::SqliteStore;
+pub use times::{ResponseTimes, Timing};
 
 use peregrine_event::Alert;
 use std::path::Path;
@@ -41,6 +49,14 @@ pub enum StoreError {
     /// A query parameter is out of range.
     #[error("invalid query: {0}")]
     Query(String),
+    /// An alert id several agents use, looked up without naming the agent.
+    #[error("alert id '{id}' is used by agents {}: name the agent", agents.join(", "))]
+    Ambiguous {
+        /// The id.
+        id: String,
+        /// Agents that have an alert with it (the first few).
+        agents: Vec<String>,
+    },
 }
 
 /// Result of store operations.
@@ -51,22 +67,30 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub trait Store: Send + Sync {
     /// Backend name (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;
-    /// Store alerts from `agent`. Idempotent by alert id: an id already
-    /// stored is ignored (agents retry after failures). Returns how many
-    /// were new.
-    fn insert_alerts(&self, agent: &str, alerts: &[Alert]) -> Result<usize>;
+    /// Store alerts from `agent`. Alerts are keyed by (agent, id): the
+    /// same id from another agent is another alert. Idempotent: an id this
+    /// agent already stored with the same content is ignored (agents retry
+    /// after failures); with different content it is a conflict, reported
+    /// and not stored. Returns what happened to each alert.
+    fn insert_alerts(&self, agent: &str, alerts: &[Alert]) -> Result<Inserted>;
     /// Alerts matching `q`, newest first, one page.
     fn query_alerts(&self, q: &AlertQuery) -> Result<AlertPage>;
-    /// One alert.
-    fn get_alert(&self, id: &str) -> Result<Option<StoredAlert>>;
+    /// One alert: `id` of `agent`, or without an agent the one alert with
+    /// that id ([`StoreError::Ambiguous`] when several agents have it).
+    fn get_alert(&self, agent: Option<&str>, id: &str) -> Result<Option<StoredAlert>>;
     /// The events stored around an alert (its process chain and the
-    /// triggering event), oldest ancestor first.
-    fn alert_events(&self, id: &str) -> Result<Vec<ContextEvent>>;
-    /// Acknowledge, resolve or reopen an alert. False if no such alert.
-    fn set_status(&self, id: &str, status: Status, by: &str) -> Result<bool>;
+    /// triggering event), oldest ancestor first. `agent` as for
+    /// [`Store::get_alert`].
+    fn alert_events(&self, agent: Option<&str>, id: &str) -> Result<Vec<ContextEvent>>;
+    /// Acknowledge, resolve or reopen an alert (`agent` as for
+    /// [`Store::get_alert`]). False if no such alert.
+    fn set_status(&self, agent: Option<&str>, id: &str, status: Status, by: &str) -> Result<bool>;
     /// Counts for charts: a time histogram by priority (buckets of
     /// `bucket_secs`) and top rules, hosts, containers and images.
     fn aggregate(&self, q: &AlertQuery, bucket_secs: i64) -> Result<Aggregation>;
+    /// MTTD and MTTR of the alerts `q` selects (its cursor and limit are
+    /// ignored), overall and per rule, priority and `team:` tag.
+    fn response_times(&self, q: &AlertQuery) -> Result<ResponseTimes>;
     /// Record an agent heartbeat (creates the agent on first contact).
     fn heartbeat(&self, hb: &Heartbeat) -> Result<()>;
     /// Known agents, most recently seen first.

@@ -58,6 +58,52 @@ pub struct StoredAlert {
     pub time_ns: i64,
 }
 
+/// What storing one alert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Stored.
+    New,
+    /// This agent already stored this id with the same content (a retry).
+    Duplicate,
+    /// This agent already stored this id with different content: not
+    /// stored, reported.
+    Conflict,
+}
+
+/// What storing a batch did, one [`Outcome`] per alert in batch order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Per alert, in order.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Inserted {
+    fn count(&self, o: Outcome) -> usize {
+        self.outcomes.iter().filter(|x| **x == o).count()
+    }
+    /// Alerts newly stored.
+    pub fn stored(&self) -> usize {
+        self.count(Outcome::New)
+    }
+    /// Re-sent alerts (ignored).
+    pub fn duplicates(&self) -> usize {
+        self.count(Outcome::Duplicate)
+    }
+    /// Alerts whose id this agent already used for other content.
+    pub fn conflicts(&self) -> usize {
+        self.count(Outcome::Conflict)
+    }
+    /// Indexes (into the batch) of the alerts with outcome `o`.
+    pub fn positions(&self, o: Outcome) -> impl Iterator<Item = usize> + '_ {
+        self.outcomes
+            .iter()
+            .enumerate()
+            .filter(move |(_, x)| **x == o)
+            .map(|(i, _)| i)
+    }
+}
+
 /// One page of alerts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertPage {

@@ -1,6 +1,8 @@
-//! Alert search: one query type, translated to SQL for both backends
-//! (numbered placeholders: `?N` for SQLite, `$N` for PostgreSQL).
+//! Alert search: one query type, translated once to SQL for both back ends
+//! (`?N` placeholders; the dialect renders the free-text condition).
 
+use crate::dialect::{Dialect, TextSearch};
+use crate::exec::Param;
 use crate::{Result, StoreError};
 use peregrine_event::Priority;
 use serde::{Deserialize, Serialize};
@@ -37,33 +39,6 @@ pub struct AlertQuery {
     pub cursor: Option<String>,
 }
 
-/// Renders the free-text condition for a backend: (text, params so far,
-/// placeholder maker) → SQL.
-pub(crate) type FtsFn<'a> = &'a dyn Fn(&str, &mut Vec<Param>, &dyn Fn(usize) -> String) -> String;
-
-/// A bound parameter.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Param {
-    Int(i64),
-    Text(String),
-}
-
-/// SQL dialect differences.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-impl Dialect {
-    fn ph(self, n: usize) -> String {
-        match self {
-            Dialect::Sqlite => format!("?{n}"),
-            Dialect::Postgres => format!("${n}"),
-        }
-    }
-}
-
 /// Escape `%`, `_` and `\` for a LIKE pattern (ESCAPE '\').
 pub(crate) fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -82,32 +57,36 @@ impl AlertQuery {
         self.limit.unwrap_or(50).clamp(1, 1000)
     }
 
-    /// Decode the cursor (`TIME_NS:ID`).
-    pub(crate) fn cursor_parts(&self) -> Result<Option<(i64, String)>> {
+    /// Decode the cursor: `TIME_NS:AGENT_HEX:ID` (or `TIME_NS:ID` from
+    /// servers before alerts were unique per agent).
+    pub(crate) fn cursor_parts(&self) -> Result<Option<Cursor>> {
         let Some(c) = &self.cursor else {
             return Ok(None);
         };
-        let (t, id) = c
-            .split_once(':')
-            .ok_or_else(|| StoreError::Query(format!("cursor '{c}' is not TIME:ID")))?;
-        let t = t
-            .parse::<i64>()
-            .map_err(|_| StoreError::Query(format!("cursor '{c}' has a bad time")))?;
-        Ok(Some((t, id.to_string())))
+        let bad = |what: &str| StoreError::Query(format!("cursor '{c}' {what}"));
+        let (t, rest) = c.split_once(':').ok_or_else(|| bad("is not TIME:ID"))?;
+        let time_ns = t.parse::<i64>().map_err(|_| bad("has a bad time"))?;
+        let (agent, id) = match rest.split_once(':') {
+            Some((hex, id)) => match unhex(hex) {
+                Some(agent) => (Some(agent), id.to_string()),
+                None => (None, rest.to_string()),
+            },
+            None => (None, rest.to_string()),
+        };
+        Ok(Some(Cursor { time_ns, id, agent }))
     }
 
     /// WHERE clause (without the keyword; `1=1` when empty) and its
-    /// parameters, numbered from `first`. `fts` renders the free-text
-    /// condition for the backend given the placeholder of the pattern.
+    /// parameters, as `?N` placeholders; free text searched `how`.
     pub(crate) fn where_sql(
         &self,
         d: Dialect,
         with_cursor: bool,
-        fts: FtsFn<'_>,
-    ) -> Result<(String, Vec<Param>)> {
+        how: TextSearch,
+    ) -> Result<(String, Vec<Param<'static>>)> {
         let mut conds: Vec<String> = Vec::new();
-        let mut params: Vec<Param> = Vec::new();
-        let next = |params: &Vec<Param>| d.ph(params.len() + 1);
+        let mut params: Vec<Param<'static>> = Vec::new();
+        let next = |params: &Vec<Param>| format!("?{}", params.len() + 1);
         if let (Some(f), Some(t)) = (self.from_ns, self.to_ns) {
             if f > t {
                 return Err(StoreError::Query("'from' is after 'to'".into()));
@@ -188,16 +167,25 @@ impl AlertQuery {
                     "search text longer than 200 characters".into(),
                 ));
             }
-            let ph = |n: usize| d.ph(n);
-            conds.push(fts(t, &mut params, &ph));
+            conds.push(d.text_condition(how, t, &mut params));
         }
         if with_cursor {
-            if let Some((t, id)) = self.cursor_parts()? {
+            if let Some(c) = self.cursor_parts()? {
                 let a = next(&params);
-                params.push(Param::Int(t));
+                params.push(Param::Int(c.time_ns));
                 let b = next(&params);
-                params.push(Param::Text(id));
-                conds.push(format!("(time_ns < {a} OR (time_ns = {a} AND id < {b}))"));
+                params.push(Param::Text(c.id));
+                let same_id = match c.agent {
+                    Some(agent) => {
+                        let g = next(&params);
+                        params.push(Param::Text(agent));
+                        format!(" OR (id = {b} AND agent < {g})")
+                    }
+                    None => String::new(),
+                };
+                conds.push(format!(
+                    "(time_ns < {a} OR (time_ns = {a} AND (id < {b}{same_id})))"
+                ));
             }
         }
         if conds.is_empty() {
@@ -207,31 +195,61 @@ impl AlertQuery {
     }
 }
 
-/// The cursor of the page after `last`.
-pub(crate) fn cursor_after(time_ns: i64, id: &str) -> String {
-    format!("{time_ns}:{id}")
+/// A decoded page cursor: the last alert of the previous page.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Cursor {
+    pub time_ns: i64,
+    pub id: String,
+    /// Absent in cursors from before alerts were unique per agent.
+    pub agent: Option<String>,
+}
+
+/// The cursor of the page after the alert (`time_ns`, `agent`, `id`).
+pub(crate) fn cursor_after(time_ns: i64, agent: &str, id: &str) -> String {
+    let hex: String = agent.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{time_ns}:{hex}:{id}")
+}
+
+fn unhex(s: &str) -> Option<String> {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    fn no_fts(_: &str, _: &mut Vec<Param>, _: &dyn Fn(usize) -> String) -> String {
-        "0=1".into()
-    }
+    const IDX: TextSearch = TextSearch::Index;
     #[test]
     fn placeholders_are_numbered_in_order() {
         let q = AlertQuery {
             from_ns: Some(1),
             rule: Some("r".into()),
+            cursor: Some(cursor_after(5, "a-1", "x:y")),
+            ..Default::default()
+        };
+        let (sql, p) = q.where_sql(Dialect::Postgres, true, IDX).unwrap();
+        assert_eq!(
+            sql,
+            "time_ns >= ?1 AND rule = ?2 AND (time_ns < ?3 OR (time_ns = ?3 AND (id < ?4 OR (id = ?4 AND agent < ?5))))"
+        );
+        assert_eq!(p[3], Param::Text("x:y".into()));
+        assert_eq!(p[4], Param::Text("a-1".into()));
+    }
+    #[test]
+    fn old_cursors_still_page() {
+        let q = AlertQuery {
             cursor: Some("5:abc".into()),
             ..Default::default()
         };
-        let (sql, p) = q.where_sql(Dialect::Postgres, true, &no_fts).unwrap();
-        assert_eq!(
-            sql,
-            "time_ns >= $1 AND rule = $2 AND (time_ns < $3 OR (time_ns = $3 AND id < $4))"
-        );
-        assert_eq!(p.len(), 4);
+        let (sql, p) = q.where_sql(Dialect::Sqlite, true, IDX).unwrap();
+        assert_eq!(sql, "(time_ns < ?1 OR (time_ns = ?1 AND (id < ?2)))");
+        assert_eq!(p[1], Param::Text("abc".into()));
     }
     #[test]
     fn bad_cursor_and_range_are_errors() {
@@ -239,13 +257,13 @@ mod tests {
             cursor: Some("zz".into()),
             ..Default::default()
         };
-        assert!(q.where_sql(Dialect::Sqlite, true, &no_fts).is_err());
+        assert!(q.where_sql(Dialect::Sqlite, true, IDX).is_err());
         let q = AlertQuery {
             from_ns: Some(10),
             to_ns: Some(1),
             ..Default::default()
         };
-        assert!(q.where_sql(Dialect::Sqlite, true, &no_fts).is_err());
+        assert!(q.where_sql(Dialect::Sqlite, true, IDX).is_err());
     }
     #[test]
     fn like_patterns_are_escaped() {

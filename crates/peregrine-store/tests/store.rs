@@ -6,6 +6,9 @@ use peregrine_event::{Alert, Priority};
 use peregrine_store::*;
 use std::collections::BTreeMap;
 
+mod common;
+use common::pg_fresh;
+
 const T0: i64 = 1_764_000_000_000_000_000; // 2025-11-24T16:00:00Z
 
 fn alert(i: i64, rule: &str, prio: Priority, host: &str, container: Option<(&str, &str)>) -> Alert {
@@ -73,9 +76,9 @@ fn q() -> AlertQuery {
 
 fn suite(s: &dyn Store) {
     let all = fixture();
-    assert_eq!(s.insert_alerts("agent-1", &all[..60]).unwrap(), 60);
+    assert_eq!(s.insert_alerts("agent-1", &all[..60]).unwrap().stored(), 60);
     assert_eq!(
-        s.insert_alerts("agent-1", &all).unwrap(),
+        s.insert_alerts("agent-1", &all).unwrap().stored(),
         60,
         "ids already stored are ignored"
     );
@@ -218,13 +221,13 @@ fn suite(s: &dyn Store) {
         .is_err());
 
     // Detail and context.
-    let a = s.get_alert("id-000004").unwrap().unwrap();
+    let a = s.get_alert(None, "id-000004").unwrap().unwrap();
     assert_eq!(a.alert, all[4]);
     assert_eq!(a.agent, "agent-1");
     assert_eq!(a.status, Status::Open);
     assert_eq!(a.time_ns, T0 + 4_000_000_000);
-    assert!(s.get_alert("nope").unwrap().is_none());
-    let ev = s.alert_events("id-000004").unwrap();
+    assert!(s.get_alert(None, "nope").unwrap().is_none());
+    let ev = s.alert_events(None, "id-000004").unwrap();
     assert_eq!(ev.len(), 3);
     assert_eq!(
         (ev[0].kind.as_str(), ev[0].name.as_str()),
@@ -236,10 +239,12 @@ fn suite(s: &dyn Store) {
 
     // Triage.
     assert!(s
-        .set_status("id-000004", Status::Acknowledged, "alice")
+        .set_status(None, "id-000004", Status::Acknowledged, "alice")
         .unwrap());
-    assert!(!s.set_status("nope", Status::Resolved, "alice").unwrap());
-    let a = s.get_alert("id-000004").unwrap().unwrap();
+    assert!(!s
+        .set_status(None, "nope", Status::Resolved, "alice")
+        .unwrap());
+    let a = s.get_alert(None, "id-000004").unwrap().unwrap();
     assert_eq!(
         (a.status, a.status_by.as_deref()),
         (Status::Acknowledged, Some("alice"))
@@ -352,8 +357,111 @@ fn suite(s: &dyn Store) {
     let left = s.query_alerts(&q()).unwrap();
     assert_eq!(left.alerts[0].alert.id, "id-000119");
     assert_eq!(left.alerts.len(), 5);
-    assert!(s.alert_events("id-000004").unwrap().is_empty());
-    assert_eq!(s.alert_events("id-000119").unwrap().len(), 3);
+    assert!(s.alert_events(None, "id-000004").unwrap().is_empty());
+    assert_eq!(s.alert_events(None, "id-000119").unwrap().len(), 3);
+}
+
+/// Alerts are one agent's: the same id from two agents is two alerts; a
+/// re-send is a no-op; the same id with other content is a reported
+/// conflict that changes nothing.
+fn identity(s: &dyn Store) {
+    let a = alert(1, "Reverse shell", Priority::Critical, "node-a", None);
+    let mut b = alert(
+        2,
+        "Terminal shell in container",
+        Priority::Notice,
+        "node-b",
+        None,
+    );
+    b.id = a.id.clone();
+    let id = a.id.as_str();
+    let r = s
+        .insert_alerts("agent-a", std::slice::from_ref(&a))
+        .unwrap();
+    assert_eq!(r.outcomes, vec![Outcome::New]);
+    let r = s
+        .insert_alerts("agent-b", std::slice::from_ref(&b))
+        .unwrap();
+    assert_eq!(
+        r.outcomes,
+        vec![Outcome::New],
+        "another agent's id is another alert"
+    );
+    assert_eq!(s.count().unwrap(), 2);
+
+    // Identical re-send: a no-op.
+    let r = s
+        .insert_alerts("agent-a", std::slice::from_ref(&a))
+        .unwrap();
+    assert_eq!((r.stored(), r.duplicates(), r.conflicts()), (0, 1, 0));
+    // Same agent, same id, other content: reported, nothing changes.
+    let r = s.insert_alerts("agent-a", &[b.clone(), a.clone()]).unwrap();
+    assert_eq!(r.outcomes, vec![Outcome::Conflict, Outcome::Duplicate]);
+    assert_eq!(r.positions(Outcome::Conflict).collect::<Vec<_>>(), vec![0]);
+    assert_eq!(s.count().unwrap(), 2);
+    let got = |agent| s.get_alert(Some(agent), id).unwrap().unwrap();
+    assert_eq!(
+        (got("agent-a").alert, got("agent-a").agent),
+        (a.clone(), "agent-a".into())
+    );
+    assert_eq!(got("agent-b").alert, b);
+
+    // Looking it up without the agent is ambiguous, and says who has it.
+    match s.get_alert(None, id) {
+        Err(StoreError::Ambiguous { agents, .. }) => assert_eq!(agents, ["agent-a", "agent-b"]),
+        other => panic!("expected ambiguous, got {other:?}"),
+    }
+    assert!(s.alert_events(None, id).is_err());
+    assert!(s.get_alert(Some("agent-c"), id).unwrap().is_none());
+    assert_eq!(s.alert_events(Some("agent-b"), id).unwrap().len(), 3);
+    assert!(s
+        .set_status(Some("agent-b"), id, Status::Resolved, "bob")
+        .unwrap());
+    assert_eq!(got("agent-b").status, Status::Resolved);
+    assert_eq!(got("agent-a").status, Status::Open);
+
+    // Within one batch too; and the same alert (same time and id) from two
+    // agents pages without skipping either.
+    let mut c = alert(7, "Reverse shell", Priority::Critical, "node-c", None);
+    c.id = "batch-1".into();
+    let mut c2 = c.clone();
+    c2.output.push_str(" changed");
+    let r = s
+        .insert_alerts("agent-c", &[c.clone(), c2, c.clone()])
+        .unwrap();
+    assert_eq!(
+        r.outcomes,
+        vec![Outcome::New, Outcome::Conflict, Outcome::Duplicate]
+    );
+    s.insert_alerts("agent-d", std::slice::from_ref(&c))
+        .unwrap();
+    let mut query = AlertQuery {
+        limit: Some(1),
+        host: Some("node-c".into()),
+        ..q()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = s.query_alerts(&query).unwrap();
+        seen.extend(page.alerts.iter().map(|a| a.agent.clone()));
+        match page.next {
+            Some(n) => query.cursor = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["agent-d", "agent-c"]);
+}
+
+#[test]
+fn sqlite_alert_identity_is_per_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    identity(&SqliteStore::open(&dir.path().join("p.db")).unwrap());
+}
+
+#[test]
+fn postgres_alert_identity_is_per_agent() {
+    let Some(url) = pg_fresh() else { return };
+    identity(open(&url).unwrap().as_ref());
 }
 
 #[test]
@@ -380,9 +488,9 @@ fn sqlite_corrupt_document_is_an_error_not_a_panic() {
         [],
     )
     .unwrap();
-    let e = s.get_alert("id-000001").unwrap_err().to_string();
+    let e = s.get_alert(None, "id-000001").unwrap_err().to_string();
     assert!(e.contains("id-000001"), "{e}");
-    assert!(s.get_alert("id-000000").unwrap().is_some());
+    assert!(s.get_alert(None, "id-000000").unwrap().is_some());
 }
 
 #[test]
@@ -410,29 +518,6 @@ fn sqlite_size_retention_trims_oldest() {
 
 fn rusqlite_conn(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
-}
-
-/// A fresh database on the test PostgreSQL server.
-fn pg_fresh() -> Option<String> {
-    let Ok(url) = std::env::var("PEREGRINE_TEST_POSTGRES") else {
-        if std::env::var("PEREGRINE_TEST_NO_POSTGRES").is_ok() {
-            return None;
-        }
-        panic!("PEREGRINE_TEST_POSTGRES is not set: run the suite with ./scripts/test.sh (it starts PostgreSQL), or set PEREGRINE_TEST_NO_POSTGRES=1 to skip");
-    };
-    let name = format!(
-        "pgtest_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let mut c =
-        postgres::Client::connect(&url, postgres::NoTls).expect("connect to the test PostgreSQL");
-    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    let base = url.rsplit_once('/').unwrap().0;
-    Some(format!("{base}/{name}"))
 }
 
 #[test]

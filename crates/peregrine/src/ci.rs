@@ -2,15 +2,17 @@
 //!
 //! Runs the command with the sensor scoped (in the kernel) to this process's
 //! descendants and to the containers created while it runs (followed through
-//! Docker's event stream), evaluates the rules, prints a report, writes SARIF 2.1.0 and
-//! JUnit XML, and exits 1 when an alert at or above `--fail-on` fired
-//! (otherwise with the command's own exit status).
+//! Docker's event stream on `--docker-socket`), evaluates the rules, prints a
+//! report, writes SARIF 2.1.0 and JUnit XML, and exits 1 when an alert at or
+//! above `--fail-on` fired (otherwise with the command's own exit status).
 use crate::cli::CiArgs;
 use anyhow::{anyhow, Context, Result};
 use peregrine_agent::alert::Alert;
-use peregrine_agent::AgentConfig;
+use peregrine_agent::{AgentConfig, Settings, Wiring};
 use peregrine_rules::{Engine, Priority};
+use peregrine_state::docker::{self, DockerClient, DockerEvents, EventRead};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,48 +48,51 @@ fn container_cgroup_id(id: &str) -> Option<u64> {
     .find_map(|p| std::fs::metadata(p).ok().map(|m| m.ino()))
 }
 
-/// Follow Docker's event stream and put the cgroup of every container created
-/// while the command runs into the kernel scope (containers are not
-/// descendants of the command: dockerd and the shim start them).
-fn watch_docker(feed: Arc<Mutex<Vec<u64>>>) {
-    use std::io::{BufRead, Write};
-    let Ok(mut s) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
-        return;
-    };
-    // {"type":["container"],"event":["create","start"]}, percent-encoded.
-    let filters =
-        "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22create%22%2C%22start%22%5D%7D";
-    if write!(
-        s,
-        "GET /events?filters={filters} HTTP/1.0\r\nHost: docker\r\n\r\n"
-    )
-    .is_err()
-    {
-        return;
-    }
-    let mut lines = std::io::BufReader::new(s).lines();
-    for line in lines.by_ref() {
-        match line {
-            Ok(l) if l.trim().is_empty() => break, // end of the HTTP header
-            Ok(_) => {}
-            Err(_) => return,
+/// The events that announce a container: created, then started.
+const NEW_CONTAINERS: &str = r#"{"type":["container"],"event":["create","start"]}"#;
+
+/// Subscribe to Docker's events before the command runs. A socket named
+/// with `--docker-socket` that cannot be reached is an error; the default
+/// one is optional (no Docker here: no containers to follow).
+fn subscribe(named: Option<&Path>) -> Result<Option<DockerEvents>> {
+    let socket = named.unwrap_or(Path::new(docker::DEFAULT_SOCKET));
+    let opened = DockerClient::new(socket, Duration::from_secs(2))
+        .and_then(|mut c| c.events(NEW_CONTAINERS));
+    match opened {
+        Ok(events) => Ok(Some(events)),
+        Err(e) if named.is_some() => Err(anyhow!("--docker-socket: {e}")),
+        Err(e) => {
+            tracing::info!("containers started by the command are not followed: {e}");
+            Ok(None)
         }
     }
-    for line in lines {
-        let Ok(line) = line else { return };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) else {
+}
+
+/// Put the cgroup of every container created while the command runs into
+/// the kernel scope (containers are not descendants of the command: dockerd
+/// and the shim start them).
+fn follow_containers(mut events: DockerEvents, feed: Arc<Mutex<Vec<u64>>>) {
+    loop {
+        let line = match events.next(Duration::from_secs(60)) {
+            Ok(EventRead::Line(line)) => line,
+            Ok(EventRead::Idle) => continue,
+            Ok(EventRead::End) => return,
+            Err(e) => {
+                tracing::warn!(
+                    "Docker event stream: {e}; containers started from now on are not followed"
+                );
+                return;
+            }
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
             continue;
         };
-        let Some(id) = v["id"]
-            .as_str()
-            .or_else(|| v["Actor"]["ID"].as_str())
-            .map(str::to_string)
-        else {
+        let Some(id) = v["id"].as_str().or_else(|| v["Actor"]["ID"].as_str()) else {
             continue;
         };
         // The cgroup appears when the runtime creates the container.
         for _ in 0..400 {
-            if let Some(cg) = container_cgroup_id(&id) {
+            if let Some(cg) = container_cgroup_id(id) {
                 feed.lock().unwrap_or_else(|p| p.into_inner()).push(cg);
                 break;
             }
@@ -96,16 +101,40 @@ fn watch_docker(feed: Arc<Mutex<Vec<u64>>>) {
     }
 }
 
+/// What the reports say about a rule or a sequence rule.
+struct RuleInfo<'e> {
+    name: &'e str,
+    desc: &'e str,
+    priority: Priority,
+    tags: &'e [String],
+}
+
+/// The enabled rules, then the sequence rules.
+fn rule_infos(engine: &Engine) -> Vec<RuleInfo<'_>> {
+    let rules = engine.rules().iter().map(|r| RuleInfo {
+        name: &r.name,
+        desc: &r.desc,
+        priority: r.priority,
+        tags: &r.tags,
+    });
+    let seqs = engine.sequences().list().iter().map(|s| RuleInfo {
+        name: &s.name,
+        desc: &s.desc,
+        priority: s.priority,
+        tags: &s.tags,
+    });
+    rules.chain(seqs).collect()
+}
+
 /// The SARIF 2.1.0 document for a run.
 pub fn sarif(engine: &Engine, alerts: &[Alert], command: &str) -> serde_json::Value {
     let fired: BTreeMap<&str, Priority> = alerts
         .iter()
         .map(|a| (a.rule.as_str(), a.priority))
         .collect();
-    let rules: Vec<serde_json::Value> = engine
-        .rules()
+    let rules: Vec<serde_json::Value> = rule_infos(engine)
         .iter()
-        .filter(|r| fired.contains_key(r.name.as_str()))
+        .filter(|r| fired.contains_key(r.name))
         .map(|r| {
             serde_json::json!({
                 "id": r.name,
@@ -134,7 +163,7 @@ pub fn sarif(engine: &Engine, alerts: &[Alert], command: &str) -> serde_json::Va
                 "message": { "text": a.output },
                 "locations": [{ "physicalLocation": { "artifactLocation": { "uri": format!("file://{uri}") } } }],
                 "partialFingerprints": { "peregrineAlertId": a.id },
-                "properties": { "time": a.time, "outputFields": a.output_fields }
+                "properties": { "time": a.time, "outputFields": a.output_fields, "container": a.container }
             })
         })
         .collect();
@@ -160,25 +189,25 @@ pub fn junit(engine: &Engine, alerts: &[Alert], fail_on: Priority) -> String {
     for a in alerts {
         by_rule.entry(a.rule.as_str()).or_default().push(a);
     }
-    let failures = engine
-        .rules()
+    let infos = rule_infos(engine);
+    let failures = infos
         .iter()
         .filter(|r| {
             by_rule
-                .get(r.name.as_str())
+                .get(r.name)
                 .is_some_and(|v| v.iter().any(|a| a.priority <= fail_on))
         })
         .count();
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"peregrine\" tests=\"{n}\" failures=\"{failures}\">\n  <testsuite name=\"runtime rules\" tests=\"{n}\" failures=\"{failures}\">\n",
-        n = engine.rules().len()
+        n = infos.len()
     );
-    for r in engine.rules() {
+    for r in &infos {
         out.push_str(&format!(
             "    <testcase classname=\"peregrine.rules\" name=\"{}\">",
-            xml(&r.name)
+            xml(r.name)
         ));
-        if let Some(v) = by_rule.get(r.name.as_str()) {
+        if let Some(v) = by_rule.get(r.name) {
             let text: Vec<String> = v.iter().map(|a| xml(&a.output)).collect();
             if v.iter().any(|a| a.priority <= fail_on) {
                 out.push_str(&format!(
@@ -204,26 +233,41 @@ pub fn junit(engine: &Engine, alerts: &[Alert], fail_on: Priority) -> String {
 pub fn run(args: CiArgs) -> Result<()> {
     let fail_on = Priority::parse(&args.fail_on)
         .ok_or_else(|| anyhow!("--fail-on '{}': not a priority", args.fail_on))?;
-    let engine = crate::rules::load_engine(&args.rules, false)?;
+    let rules = crate::rules::rule_paths(&args.rules, args.no_default_rules)?;
+    let engine = crate::rules::load_engine(&rules, false)?;
+    let baseline =
+        crate::ci_baseline::prepare(args.learn_baseline.as_deref(), args.baseline.as_deref())?;
     let collected = Arc::new(Mutex::new(Vec::new()));
     let cgroups = Arc::new(Mutex::new(Vec::new()));
-    let feed = cgroups.clone();
-    std::thread::spawn(move || watch_docker(feed));
+    if let Some(events) = subscribe(args.docker_socket.as_deref())? {
+        let feed = cgroups.clone();
+        std::thread::spawn(move || follow_containers(events, feed));
+    }
     let cfg = AgentConfig {
-        rules: args.rules.clone(),
-        sinks: Vec::new(),
-        metrics_addr: None,
-        scope_pids: Some(vec![std::process::id()]),
-        scope_cgroups: Some(cgroups),
-        collector: Some(collected.clone()),
-        ..AgentConfig::default()
+        settings: Settings {
+            rules,
+            outputs: Vec::new(),
+            metrics_addr: None,
+            docker_socket: args
+                .docker_socket
+                .clone()
+                .unwrap_or_else(|| docker::DEFAULT_SOCKET.into()),
+            profiles: baseline.settings.clone(),
+            ..Settings::default()
+        },
+        wiring: Wiring {
+            scope_pids: Some(vec![std::process::id()]),
+            scope_cgroups: Some(cgroups),
+            collector: Some(collected.clone()),
+            ..Wiring::default()
+        },
     };
     let stop = Arc::new(AtomicBool::new(false));
     let status: Arc<Mutex<Option<std::process::ExitStatus>>> = Arc::new(Mutex::new(None));
     let spawn_err: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let (stop2, status2, err2) = (stop.clone(), status.clone(), spawn_err.clone());
     let command = args.command.clone();
-    peregrine_agent::run(&cfg, stop, move |_| {
+    let stats = peregrine_agent::run(&cfg, stop, move |_| {
         let (prog, rest) = command.split_first().expect("clap requires a command");
         match std::process::Command::new(prog).args(rest).spawn() {
             Ok(mut child) => {
@@ -271,12 +315,14 @@ pub fn run(args: CiArgs) -> Result<()> {
     }
     let st = status.lock().unwrap_or_else(|p| p.into_inner()).take();
     eprintln!(
-        "{} alert(s), {} at or above {}; command {}",
+        "{} alert(s), {} at or above {}; command {}; {} event(s), {} dropped in the kernel",
         alerts.len(),
         failing.len(),
         fail_on,
         st.map(|s| s.to_string())
-            .unwrap_or_else(|| "did not finish".into())
+            .unwrap_or_else(|| "did not finish".into()),
+        stats.events,
+        stats.kernel_drops
     );
     if !failing.is_empty() {
         std::process::exit(1);

@@ -33,10 +33,19 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run a command under monitoring; fail when an alert fires.
     Ci(CiArgs),
+    /// Trace a command (or attach to processes) without eBPF: ptrace and
+    /// seccomp, the agent's rules and outputs.
+    Trace(TraceArgs),
     /// Run the server: ingest from agents, store, HTTP API, dashboard.
     Server(ServerArgs),
     /// All in one: agent + server + dashboard on this host (127.0.0.1).
     Run(RunArgs),
+    /// Train and evaluate the syscall-sequence anomaly model.
+    #[command(subcommand)]
+    Model(crate::model::ModelCommand),
+    /// Behaviour profiles: show, switch to monitor, export as rules.
+    #[command(subcommand)]
+    Profile(crate::profile::ProfileCommand),
 }
 
 /// Where the server keeps data and how it listens.
@@ -67,6 +76,12 @@ pub struct ServerOpts {
     /// Keep the alert tables under this many MiB (0: no limit).
     #[arg(long, default_value_t = 0)]
     pub retention_max_mb: u64,
+    /// Also redact what this regular expression matches in alerts before
+    /// they are stored (its group named `secret`, else the whole match);
+    /// secrets in NAME=value, JSON, --password options, Authorization
+    /// headers and AWS key ids are redacted by default. Repeatable.
+    #[arg(long = "redact", value_name = "REGEX")]
+    pub redact: Vec<String>,
 }
 
 /// `peregrine server`.
@@ -145,9 +160,12 @@ pub struct RunArgs {
 /// `peregrine ci`.
 #[derive(Debug, Args)]
 pub struct CiArgs {
-    /// Rule files.
-    #[arg(long = "rules", value_name = "FILE", required = true)]
+    /// Rule files or directories (default: the embedded default ruleset).
+    #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
+    /// Without --rules, fail instead of using the embedded default ruleset.
+    #[arg(long)]
+    pub no_default_rules: bool,
     /// Fail when an alert at or above this priority fires.
     #[arg(long, default_value = "warning")]
     pub fail_on: String,
@@ -157,8 +175,57 @@ pub struct CiArgs {
     /// Write a JUnit XML report.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Docker Engine API socket, for the containers the command starts and
+    /// their metadata (default /var/run/docker.sock, followed only when it
+    /// is there; a socket named here that cannot be reached is an error).
+    #[arg(long, value_name = "PATH")]
+    pub docker_socket: Option<PathBuf>,
+    /// Learn the command's behaviour (programs, exec edges, file prefixes,
+    /// peers, ports, users) into DIR as behaviour profiles: a baseline.
+    #[arg(long, value_name = "DIR", conflicts_with = "baseline")]
+    pub learn_baseline: Option<PathBuf>,
+    /// Compare with the baseline in DIR (from --learn-baseline): what the
+    /// command never did there raises a drift alert and fails the build at
+    /// or above --fail-on. DIR is not modified.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
     /// The command to run (after --).
     #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// `peregrine trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Rule files.
+    #[arg(long = "rules", value_name = "FILE", required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Alert output (repeatable), as for `peregrine agent` (default stdout).
+    #[arg(long = "output", value_name = "SPEC")]
+    pub outputs: Vec<String>,
+    /// Attach to this running process and its descendants instead of
+    /// running a command (repeatable; PTRACE_SEIZE; detached on SIGINT).
+    #[arg(long = "pid", visible_alias = "attach-pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Attach to every process tree of the pid namespace except this one
+    /// (and a pod's `pause`), and to new ones as they start: a pod sidecar
+    /// with `shareProcessNamespace: true`.
+    #[arg(long, conflicts_with = "pids")]
+    pub attach_all: bool,
+    /// Stop on every syscall instead of installing the seccomp filter.
+    #[arg(long)]
+    pub no_seccomp: bool,
+    /// Aggregate identical alerts within this many seconds; 0 disables.
+    #[arg(long)]
+    pub dedup_window: Option<u64>,
+    /// At most this many alerts per second per rule; 0: unlimited.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// Serve Prometheus metrics here.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The command to run (after --).
+    #[arg(last = true)]
     pub command: Vec<String>,
 }
 
@@ -186,10 +253,18 @@ pub struct RecordArgs {
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// Capture file.
-    pub file: PathBuf,
-    /// Rule files.
-    #[arg(long = "rules", value_name = "FILE", required = true)]
+    #[arg(required_unless_present = "k8s_audit", conflicts_with = "k8s_audit")]
+    pub file: Option<PathBuf>,
+    /// Replay a Kubernetes audit log (JSON lines) through the k8s_audit
+    /// rules instead of a capture.
+    #[arg(long, value_name = "FILE")]
+    pub k8s_audit: Option<PathBuf>,
+    /// Rule files or directories (default: the embedded default ruleset).
+    #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
+    /// Without --rules, fail instead of using the embedded default ruleset.
+    #[arg(long)]
+    pub no_default_rules: bool,
     /// Alerts as JSON lines.
     #[arg(long)]
     pub json: bool,
@@ -211,12 +286,25 @@ pub struct AgentArgs {
     /// YAML configuration file (flags and PEREGRINE_* variables override it).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Rule files, loaded in order (repeatable).
-    #[arg(long = "rules", value_name = "FILE")]
+    /// Falco's configuration file (falco.yaml, with its config_files such
+    /// as config.d/): its rules_files, outputs, json_output and priority
+    /// are used; keys without a Peregrine equivalent are listed in one
+    /// warning. Flags and PEREGRINE_* variables override it.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub falco_config: Option<PathBuf>,
+    /// Rule files or directories (every *.yaml/*.yml in it, in lexical
+    /// order), loaded in order (repeatable); `builtin:` is the embedded
+    /// default ruleset, used when no rules are given.
+    #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
+    /// Without rules from flags, file or environment, fail instead of using
+    /// the embedded default ruleset.
+    #[arg(long)]
+    pub no_default_rules: bool,
     /// Alert output (repeatable; default stdout): stdout | stdout:json |
     /// file:PATH | webhook:URL | slack:URL | elasticsearch:URL | splunk:URL |
-    /// loki:URL | syslog:udp|tcp|unix://…, with options ,min=PRIORITY …
+    /// loki:URL | syslog:udp|tcp|unix://… | program:COMMAND, with options
+    /// ,min=PRIORITY …
     #[arg(long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
     /// Docker Engine API socket.
@@ -257,6 +345,26 @@ pub struct AgentArgs {
     /// At most this many alerts per second per rule; 0: unlimited.
     #[arg(long)]
     pub rate_limit: Option<u32>,
+    /// Carry out the rules' response actions (`actions:` — block, kill,
+    /// kill_tree, quarantine). Without it (or `response: {mode: enforce}`
+    /// in --config) the agent monitors: actions are reported, not done.
+    #[arg(long)]
+    pub enforce: bool,
+    /// Push the agent's metrics to this OpenTelemetry collector endpoint
+    /// (`http://host:4318/v1/metrics`, or `http://host:4317` with
+    /// `--metrics-otlp-protocol grpc`).
+    #[arg(long, value_name = "URL")]
+    pub metrics_otlp: Option<String>,
+    /// `http` (protobuf body, default) or `grpc`.
+    #[arg(long, value_name = "PROTOCOL", value_parser = ["http", "grpc"])]
+    pub metrics_otlp_protocol: Option<String>,
+    /// Write the agent's metrics as CloudWatch Embedded Metric Format lines
+    /// to this file (`-`: stdout) for the CloudWatch agent.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_emf: Option<PathBuf>,
+    /// Seconds between metric exports (OTLP, EMF); default 60.
+    #[arg(long, value_name = "SECS")]
+    pub metrics_interval: Option<u64>,
     /// Ship alerts, heartbeats and rules to this Peregrine server
     /// (https://HOST:8470); alerts are buffered on disk while it is away.
     #[arg(long, value_name = "URL", env = "PEREGRINE_SERVER")]
@@ -279,6 +387,25 @@ pub struct AgentArgs {
         default_value = "/var/lib/peregrine/buffer/server"
     )]
     pub server_buffer: PathBuf,
+    /// Kubernetes audit source.
+    #[command(flatten)]
+    pub k8s_audit: crate::k8s_audit::K8sAuditArgs,
+    /// Behaviour profiles: learn what each container image (else host
+    /// executable) does, saved in DIR and loaded at start; drift alerts once
+    /// a profile is monitored.
+    #[arg(long, value_name = "DIR")]
+    pub profiles_dir: Option<PathBuf>,
+    /// Seconds without a new item before a learning profile is monitored
+    /// (default 3600; 0: never automatically). Turns profiles on.
+    #[arg(long, value_name = "SECS")]
+    pub profile_learn_secs: Option<u64>,
+    /// `monitor`: every saved profile is monitored from the start (the
+    /// manual switch); `learn` (default): saved profiles keep their state.
+    #[arg(long, value_name = "MODE", value_parser = ["learn", "monitor"])]
+    pub profile_mode: Option<String>,
+    /// Live anomaly model.
+    #[command(flatten)]
+    pub model: crate::model_live::ModelArgs,
 }
 
 /// `peregrine rules …`.
@@ -288,6 +415,15 @@ pub enum RulesCommand {
     Validate(ValidateArgs),
     /// Run the tests embedded in rule files (`tests:` of each rule).
     Test(ValidateArgs),
+    /// Write the embedded default ruleset into DIR, to edit and load with
+    /// `--rules DIR` (existing files are kept unless --force).
+    DumpDefaults {
+        /// Directory (created when missing).
+        dir: PathBuf,
+        /// Overwrite files that exist.
+        #[arg(long)]
+        force: bool,
+    },
     /// Convert Sigma rules (Linux process_creation, file_event,
     /// network_connection) into Falco-language rules; report what could not
     /// be converted and why.
@@ -313,8 +449,9 @@ pub enum RulesCommand {
 /// `peregrine rules validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Rule files, loaded in order (later files refine earlier ones).
-    #[arg(required = true)]
+    /// Rule files or directories, loaded in order (later files refine
+    /// earlier ones); `builtin:` is the embedded default ruleset.
+    #[arg(required = true, value_name = "PATH")]
     pub files: Vec<PathBuf>,
     /// Also print warnings.
     #[arg(long, short)]

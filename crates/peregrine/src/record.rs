@@ -133,11 +133,17 @@ pub fn record(args: RecordArgs) -> Result<()> {
 
 /// Replay a capture through rules.
 pub fn replay(args: ReplayArgs) -> Result<()> {
-    let engine = crate::rules::load_engine(&args.rules, false)?;
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("opening {}", args.file.display()))?;
-    let mut reader = Reader::new(BufReader::new(file))
-        .with_context(|| format!("reading {}", args.file.display()))?;
+    let rules = crate::rules::rule_paths(&args.rules, args.no_default_rules)?;
+    if let Some(log) = &args.k8s_audit {
+        return crate::k8s_audit::replay(log, &rules, args.json);
+    }
+    let Some(path) = &args.file else {
+        anyhow::bail!("replay needs a capture file or --k8s-audit FILE");
+    };
+    let engine = crate::rules::load_engine(&rules, false)?;
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader =
+        Reader::new(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
@@ -177,13 +183,19 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         stats.alerts,
         stats.decode_errors
     );
+    if stats.container_evictions > 0 {
+        eprintln!(
+            "{} of {} container records were forgotten to stay within the container bound ({} held at most)",
+            stats.container_evictions, stats.containers, stats.max_containers_held
+        );
+    }
     for (rule, n) in &by_rule {
         eprintln!("  {n:>6}  {rule}");
     }
     if let Some(e) = error {
         bail!(
             "{}: {e} (the {} records before it were replayed)",
-            args.file.display(),
+            path.display(),
             stats.records
         );
     }

@@ -2,12 +2,14 @@
 use crate::cli::{RulesCommand, ValidateArgs};
 use anyhow::{bail, Result};
 use peregrine_rules::Engine;
+use std::path::{Path, PathBuf};
 
 /// Run a rules sub-command.
 pub fn run(cmd: RulesCommand) -> Result<()> {
     match cmd {
         RulesCommand::Validate(args) => validate(args),
         RulesCommand::Test(args) => test(args),
+        RulesCommand::DumpDefaults { dir, force } => dump_defaults(&dir, force),
         RulesCommand::Fields { markdown } => {
             fields(markdown);
             Ok(())
@@ -18,6 +20,55 @@ pub fn run(cmd: RulesCommand) -> Result<()> {
             report,
         } => crate::sigma::import(&dirs, output.as_deref(), report.as_deref()),
     }
+}
+
+/// The rules paths to load: those given, else the embedded default ruleset
+/// (unless `no_defaults`, then it is an error).
+pub fn rule_paths(given: &[PathBuf], no_defaults: bool) -> Result<Vec<PathBuf>> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    if no_defaults {
+        bail!(
+            "no rule files (--no-default-rules): give --rules PATH, rules: in --config, or PEREGRINE_RULES"
+        );
+    }
+    tracing::info!("no rule files given: using the embedded default ruleset");
+    Ok(vec![peregrine_rules::sources::builtin_all()])
+}
+
+/// Write the embedded default ruleset into `dir`; existing files are an
+/// error (nothing is written) unless `force`.
+fn dump_defaults(dir: &Path, force: bool) -> Result<()> {
+    use anyhow::Context;
+    use peregrine_rules::sources::DEFAULTS;
+    if !force {
+        let existing: Vec<String> = DEFAULTS
+            .iter()
+            .map(|e| dir.join(e.name))
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !existing.is_empty() {
+            bail!(
+                "refusing to overwrite {} existing file(s) (use --force): {}",
+                existing.len(),
+                existing.join(", ")
+            );
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for e in DEFAULTS {
+        let path = dir.join(e.name);
+        std::fs::write(&path, e.text).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    eprintln!(
+        "{} files written; load them with --rules {}",
+        DEFAULTS.len(),
+        dir.display()
+    );
+    Ok(())
 }
 
 /// Load rule files, printing every error (and warnings when asked) with its
@@ -75,7 +126,10 @@ fn fields(markdown: bool) {
         println!("| field | type | argument | description |");
         println!("|---|---|---|---|");
     }
-    for f in FIELDS {
+    for f in FIELDS
+        .iter()
+        .chain(peregrine_rules::fields::k8saudit::K8S_AUDIT_FIELDS)
+    {
         let ty = match f.ty {
             FieldType::Str => "string",
             FieldType::Num => "number",
@@ -123,6 +177,14 @@ fn validate(args: ValidateArgs) -> Result<()> {
         s.lists,
         engine.warnings().len()
     );
+    if engine.audit_rule_count() > 0 {
+        println!("k8s_audit: {} rules", engine.audit_rule_count());
+    }
+    let seqs = engine.sequences().list();
+    if !seqs.is_empty() {
+        let steps: usize = seqs.iter().map(|s| s.steps.len()).sum();
+        println!("ok: {} sequence rules ({steps} steps)", seqs.len());
+    }
     let kinds: Vec<&str> = engine.required_kinds().iter().map(|k| k.name()).collect();
     println!("kernel: event kinds {}", kinds.join(","));
     use peregrine_rules::analysis::{rules_needing_every_open, Access};

@@ -84,10 +84,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     let url = server.url();
     let agent = peregrine_agent::report::hostname();
     let status = Arc::new(AgentStatus::new());
-    cfg.status = Some(status.clone());
+    cfg.wiring.status = Some(status.clone());
     let ingest = server.ingest.clone();
     let sink_agent = agent.clone();
-    cfg.extra_sinks.push(SinkFactory(Arc::new(move || {
+    cfg.wiring.extra_sinks.push(SinkFactory(Arc::new(move || {
         Box::new(StoreSink {
             ingest: ingest.clone(),
             agent: sink_agent.clone(),
@@ -107,9 +107,16 @@ pub fn run(args: RunArgs) -> Result<()> {
     );
     let ready = args.agent.ready;
     let result = peregrine_agent::run_with_reload(&cfg, stop.clone(), reload, |_| {
-        eprintln!("peregrine: dashboard on {url}/#token={admin}");
+        // A one-time sign-in link, never the admin token itself.
+        match server.sign_in_link(&admin) {
+            Ok(link) => eprintln!(
+                "peregrine: dashboard on {url}; sign in within {} min (link works once): {link}",
+                server.sign_in_ttl().as_secs() / 60
+            ),
+            Err(e) => eprintln!("peregrine: dashboard on {url} (no sign-in link: {e})"),
+        }
         eprintln!(
-            "peregrine: (the admin token is kept in {})",
+            "peregrine: or paste the admin token kept in {}",
             args.server.data_dir.join("admin.token").display()
         );
         if ready {

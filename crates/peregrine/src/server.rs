@@ -84,6 +84,7 @@ pub fn start(opts: &ServerOpts) -> Result<(ServerHandle, String)> {
             max_alerts: opts.retention_max_alerts,
             max_bytes: opts.retention_max_mb << 20,
         },
+        redact: opts.redact.clone(),
         ..ServerConfig::default()
     };
     let handle = peregrine_server::start(cfg, store)?;

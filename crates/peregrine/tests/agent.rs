@@ -1,137 +1,32 @@
 //! End to end: the agent with Falco's stable rules raises real alerts.
-use std::io::Read;
+mod common;
+
+use common::{
+    cat, cat_shadow, falco_rules, http_get, peregrine, run_failing, run_ok, scratch, script,
+    test_image, wait_for_alert, wait_until, Peregrine,
+};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn rules() -> String {
-    concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../rules/falco-upstream/falco_rules.yaml"
-    )
-    .to_string()
-}
-
-struct Agent {
-    child: std::process::Child,
-    metrics: String,
-}
-
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-impl Agent {
-    fn start(outputs: &[String]) -> Agent {
-        Agent::start_with(outputs, &[])
-    }
-
-    fn start_with(outputs: &[String], extra: &[&str]) -> Agent {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
-        cmd.args([
-            "agent",
-            "--ready",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--rules",
-            &rules(),
-        ]);
-        for o in outputs {
-            cmd.args(["--output", o]);
-        }
-        cmd.args(extra);
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let mut seen = String::new();
-        let mut buf = [0u8; 256];
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !seen.lines().any(|l| l.starts_with("ready")) || !seen.ends_with('\n') {
-            let n = err.read(&mut buf).unwrap();
-            assert!(
-                n > 0 && Instant::now() < deadline,
-                "agent did not start: {seen}"
-            );
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        // Keep draining stderr so the agent never blocks on it.
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut err, &mut std::io::sink());
-        });
-        let metrics = seen
-            .lines()
-            .find_map(|l| l.strip_prefix("ready metrics="))
-            .unwrap_or_default()
-            .to_string();
-        Agent { child, metrics }
-    }
-
-    fn stop(mut self) -> String {
-        // SAFETY: sending a signal to our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let mut stdout = String::new();
-        if let Some(mut o) = self.child.stdout.take() {
-            o.read_to_string(&mut stdout).unwrap();
-        }
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "agent exit: {status:?}");
-        stdout
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        // A failed assertion must not leave the agent running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for_line(
-    path: &std::path::Path,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            for l in text.lines() {
-                let v: serde_json::Value = serde_json::from_str(l).expect("every line is JSON");
-                if pred(&v) {
-                    return v;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no matching alert in {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// The agent with Falco's rules, metrics on a free port and `outputs`.
+fn agent(outputs: &[String]) -> Peregrine {
+    outputs
+        .iter()
+        .fold(Peregrine::agent().metrics().rules(falco_rules()), |a, o| {
+            a.output(o)
+        })
 }
 
 #[test]
 fn reading_etc_shadow_raises_read_sensitive_file_untrusted_on_every_sink() {
-    let dir = std::env::temp_dir().join(format!("pg-agent-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("agent");
     let file = dir.join("alerts.jsonl");
-    let agent = Agent::start(&["stdout:json".into(), format!("file:{}", file.display())]);
-    let child = Command::new("cat")
-        .arg("/etc/shadow")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    assert!(child.wait_with_output().unwrap().status.success());
+    let agent = agent(&["stdout:json".into(), format!("file:{}", file.display())])
+        .capture_stdout()
+        .start();
+    let pid = cat_shadow();
 
-    let alert = wait_for_line(&file, |v| {
+    let alert = wait_for_alert(&file, |v| {
         v["rule"] == "Read sensitive file untrusted" && v["ancestry"][0]["pid"] == pid
     });
     assert_eq!(alert["priority"], "Warning");
@@ -157,12 +52,12 @@ fn reading_etc_shadow_raises_read_sensitive_file_untrusted_on_every_sink() {
     );
 
     // Metrics and health.
-    let health = http_get(&agent.metrics, "/healthz");
+    let health = http_get(&agent.metrics_addr(), "/healthz");
     assert!(
         health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"),
         "{health}"
     );
-    let m = http_get(&agent.metrics, "/metrics");
+    let m = http_get(&agent.metrics_addr(), "/metrics");
     assert!(
         m.contains(
             "peregrine_alerts_total{rule=\"Read sensitive file untrusted\",priority=\"Warning\"}"
@@ -191,71 +86,43 @@ fn reading_etc_shadow_raises_read_sensitive_file_untrusted_on_every_sink() {
 
 #[test]
 fn invalid_sink_and_missing_rules_are_clear_errors() {
-    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .args(["agent", "--rules", &rules(), "--output", "ftp://nowhere"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_failing(peregrine().args([
+        "agent",
+        "--rules",
+        &falco_rules(),
+        "--output",
+        "ftp://nowhere",
+    ]));
     assert!(err.contains("invalid sink 'ftp://nowhere'"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .args(["agent", "--rules", "/nonexistent.yaml"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_failing(peregrine().args(["agent", "--rules", "/nonexistent.yaml"]));
     assert!(err.contains("cannot read /nonexistent.yaml"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .args([
-            "agent",
-            "--rules",
-            &rules(),
-            "--output",
-            "file:/nonexistent-dir/x.json",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_failing(peregrine().args([
+        "agent",
+        "--rules",
+        &falco_rules(),
+        "--output",
+        "file:/nonexistent-dir/x.json",
+    ]));
     assert!(err.contains("file:/nonexistent-dir/x.json"), "{err}");
 }
 
 #[test]
 fn a_terminal_shell_in_a_docker_container_carries_container_context() {
-    let st = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/test-image.sh"
-        ))
-        .status()
-        .unwrap();
-    assert!(
-        st.success(),
-        "test image (dockerd must run: scripts/test.sh starts it)"
-    );
-    let dir = std::env::temp_dir().join(format!("pg-agent-ctr-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    test_image();
+    let dir = scratch("agent-ctr");
     let file = dir.join("alerts.jsonl");
-    let agent = Agent::start(&[format!("file:{}", file.display())]);
+    let agent = agent(&[format!("file:{}", file.display())]).start();
     let name = format!("pg-shell-{}", std::process::id());
-    let out = Command::new("docker")
-        .args([
-            "run",
-            "-d",
-            "-t",
-            "--name",
-            &name,
-            "peregrine-test:latest",
-            "/bin/sleep",
-            "30",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(Command::new("docker").args([
+        "run",
+        "-d",
+        "-t",
+        "--name",
+        &name,
+        "peregrine-test:latest",
+        "/bin/sleep",
+        "30",
+    ]));
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let st = Command::new("docker")
         .args(["exec", "-t", &id, "/bin/sh", "-c", "true"])
@@ -263,7 +130,7 @@ fn a_terminal_shell_in_a_docker_container_carries_container_context() {
         .status()
         .unwrap();
     assert!(st.success());
-    let alert = wait_for_line(&file, |v| {
+    let alert = wait_for_alert(&file, |v| {
         v["rule"] == "Terminal shell in container" && v["container"]["id"] == id.as_str()
     });
     assert_eq!(alert["container"]["name"], name.as_str());
@@ -279,18 +146,7 @@ fn a_terminal_shell_in_a_docker_container_carries_container_context() {
 #[test]
 fn a_kubernetes_container_run_by_containerd_carries_its_pod() {
     // containerd of our own, with the test image in the k8s.io namespace.
-    let out = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/start-containerd.sh"
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "start-containerd.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = script("scripts/start-containerd.sh");
     let socket = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let ctr = |args: &[&str]| {
         Command::new("ctr")
@@ -299,13 +155,11 @@ fn a_kubernetes_container_run_by_containerd_carries_its_pod() {
             .output()
             .unwrap()
     };
-    let dir = std::env::temp_dir().join(format!("pg-agent-ctrd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("agent-ctrd");
     let file = dir.join("alerts.jsonl");
-    let agent = Agent::start_with(
-        &[format!("file:{}", file.display())],
-        &["--containerd-socket", &socket],
-    );
+    let agent = agent(&[format!("file:{}", file.display())])
+        .args(["--containerd-socket", &socket])
+        .start();
     let id = format!("{:032x}{:032x}", std::process::id(), 0xc0ffee_u64);
     let out = ctr(&[
         "run",
@@ -328,7 +182,7 @@ fn a_kubernetes_container_run_by_containerd_carries_its_pod() {
         "ctr run: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let alert = wait_for_line(&file, |v| {
+    let alert = wait_for_alert(&file, |v| {
         v["rule"] == "Read sensitive file untrusted" && v["container"]["id"] == id.as_str()
     });
     assert_eq!(alert["container"]["name"], "api");
@@ -344,27 +198,17 @@ fn a_kubernetes_container_run_by_containerd_carries_its_pod() {
 
 #[test]
 fn a_binary_dropped_into_a_container_and_run_is_drift() {
-    let st = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/test-image.sh"
-        ))
-        .status()
-        .unwrap();
-    assert!(st.success(), "test image");
-    let dir = std::env::temp_dir().join(format!("pg-agent-drift-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    test_image();
+    let dir = scratch("agent-drift");
     let file = dir.join("alerts.jsonl");
-    let agent = Agent::start(&[format!("file:{}", file.display())]);
-    let out = Command::new("docker")
-        .args(["run", "-d", "peregrine-test:latest", "/bin/sleep", "30"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let agent = agent(&[format!("file:{}", file.display())]).start();
+    let out = run_ok(Command::new("docker").args([
+        "run",
+        "-d",
+        "peregrine-test:latest",
+        "/bin/sleep",
+        "30",
+    ]));
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     // The image's own binaries are not drift; a copy written after start is.
     let st = Command::new("docker")
@@ -379,7 +223,7 @@ fn a_binary_dropped_into_a_container_and_run_is_drift() {
         .status()
         .unwrap();
     assert!(st.success());
-    let alert = wait_for_line(&file, |v| {
+    let alert = wait_for_alert(&file, |v| {
         v["rule"] == "Drop and execute new binary in container"
             && v["container"]["id"] == id.as_str()
     });
@@ -404,13 +248,11 @@ fn a_binary_dropped_into_a_container_and_run_is_drift() {
 
 #[test]
 fn identical_alerts_are_aggregated_with_a_count() {
-    let dir = std::env::temp_dir().join(format!("pg-agent-dedup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("agent-dedup");
     let file = dir.join("alerts.jsonl");
-    let agent = Agent::start_with(
-        &[format!("file:{}", file.display())],
-        &["--dedup-window", "60"],
-    );
+    let agent = agent(&[format!("file:{}", file.display())])
+        .args(["--dedup-window", "60"])
+        .start();
     let pids: Vec<u32> = (0..4)
         .map(|_| {
             let c = Command::new("cat")
@@ -423,7 +265,7 @@ fn identical_alerts_are_aggregated_with_a_count() {
             pid
         })
         .collect();
-    let first = wait_for_line(&file, |v| {
+    let first = wait_for_alert(&file, |v| {
         v["rule"] == "Read sensitive file untrusted" && v["ancestry"][0]["pid"] == pids[0]
     });
     assert_eq!(first["count"], 1);
@@ -465,8 +307,8 @@ fn rss_anon_kb(pid: u32) -> u64 {
 /// process table is bounded and exited processes expire).
 #[test]
 fn ten_thousand_short_lived_processes_leave_memory_flat() {
-    let agent = Agent::start(&["file:/dev/null".to_string()]);
-    let pid = agent.child.id();
+    let agent = agent(&["file:/dev/null".to_string()]).start();
+    let pid = agent.pid();
     let spawn = |n: usize| {
         let st = Command::new("bash")
             .args(["-c", &format!("for i in $(seq {n}); do /bin/true; done")])
@@ -488,8 +330,7 @@ fn ten_thousand_short_lived_processes_leave_memory_flat() {
 
 #[test]
 fn sighup_reloads_rules_and_a_broken_file_keeps_the_old_ones() {
-    let dir = std::env::temp_dir().join(format!("pg-agent-reload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("agent-reload");
     let rules = dir.join("rules.yaml");
     let marker = |tag: &str| dir.join(format!("target-{tag}"));
     let rule = |tag: &str| {
@@ -502,96 +343,55 @@ fn sighup_reloads_rules_and_a_broken_file_keeps_the_old_ones() {
     std::fs::write(marker("a"), "").unwrap();
     std::fs::write(marker("b"), "").unwrap();
     let out = dir.join("alerts.jsonl");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
-    cmd.args(["agent", "--ready", "--no-metrics", "--rules"])
-        .arg(&rules)
-        .arg("--output")
-        .arg(format!("file:{}", out.display()));
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 256];
-    while !seen.contains("ready") {
-        let n = err.read(&mut buf).unwrap();
-        assert!(n > 0, "{seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut err, &mut std::io::sink());
-    });
-    let agent = Agent {
-        child,
-        metrics: String::new(),
-    };
-    let cat = |p: &std::path::Path| {
-        Command::new("cat")
-            .arg(p)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-    };
+    let agent = Peregrine::agent()
+        .no_metrics()
+        .rules(&rules)
+        .output_file(&out)
+        .start();
     cat(&marker("a"));
-    wait_for_line(&out, |v| v["rule"] == "Touch a");
+    wait_for_alert(&out, |v| v["rule"] == "Touch a");
 
     std::fs::write(&rules, rule("b")).unwrap();
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(agent.child.id() as i32, libc::SIGHUP) };
+    agent.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(800));
     cat(&marker("b"));
-    wait_for_line(&out, |v| v["rule"] == "Touch b");
+    wait_for_alert(&out, |v| v["rule"] == "Touch b");
 
     std::fs::write(&rules, "- rule: broken\n  condition: (\n").unwrap();
-    // SAFETY: as above.
-    unsafe { libc::kill(agent.child.id() as i32, libc::SIGHUP) };
+    agent.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(800));
     cat(&marker("b"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let n = std::fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("\"Touch b\""))
-            .count();
-        if n >= 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the old rules stopped working after a failed reload"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        "the old rules to keep working after a failed reload",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .lines()
+                .filter(|l| l.contains("\"Touch b\""))
+                .count()
+                >= 2
+        },
+    );
     agent.stop();
     std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn partitioned_rule_workers_raise_every_alert_once() {
-    let dir = std::env::temp_dir().join(format!("pg-agent-workers-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("agent-workers");
     let file = dir.join("alerts.jsonl");
-    let agent = Agent::start_with(
-        &[format!("file:{}", file.display())],
-        &["--workers", "3", "--dedup-window", "0"],
-    );
+    let agent = agent(&[format!("file:{}", file.display())])
+        .args(["--workers", "3", "--dedup-window", "0"])
+        .start();
     // Several processes (spread over the workers by pid), each reading the
     // shadow file: one alert per process, none lost or duplicated.
     let mut pids = Vec::new();
     for _ in 0..6 {
-        let child = Command::new("cat")
-            .arg("/etc/shadow")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        pids.push(child.id());
-        assert!(child.wait_with_output().unwrap().status.success());
+        pids.push(cat_shadow());
     }
     for pid in &pids {
-        wait_for_line(&file, |v| {
+        wait_for_alert(&file, |v| {
             v["rule"] == "Read sensitive file untrusted" && v["ancestry"][0]["pid"] == *pid
         });
     }
@@ -612,8 +412,7 @@ fn partitioned_rule_workers_raise_every_alert_once() {
 
 #[test]
 fn editing_a_rule_file_reloads_it_without_a_signal() {
-    let dir = std::env::temp_dir().join(format!("pg-agent-watch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("agent-watch");
     let rules = dir.join("rules.yaml");
     let target = dir.join("target");
     std::fs::write(&target, "").unwrap();
@@ -625,52 +424,26 @@ fn editing_a_rule_file_reloads_it_without_a_signal() {
     };
     std::fs::write(&rules, rule("Before edit")).unwrap();
     let out = dir.join("alerts.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .args(["agent", "--ready", "--no-metrics", "--rules"])
-        .arg(&rules)
-        .arg("--output")
-        .arg(format!("file:{}", out.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 256];
-    while !seen.contains("ready") {
-        let n = err.read(&mut buf).unwrap();
-        assert!(n > 0, "{seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut err, &mut std::io::sink());
-    });
-    let agent = Agent {
-        child,
-        metrics: String::new(),
-    };
+    let agent = Peregrine::agent()
+        .no_metrics()
+        .rules(&rules)
+        .output_file(&out)
+        .start();
     let read = || {
-        Command::new("cat")
-            .arg(&target)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
+        cat(&target);
     };
     read();
-    wait_for_line(&out, |v| v["rule"] == "Before edit");
+    wait_for_alert(&out, |v| v["rule"] == "Before edit");
     std::fs::write(&rules, rule("After edit")).unwrap();
     // Polled every 2 s, loaded once the change has settled: read until the
     // new rule answers.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    wait_until("the edit to be picked up", Duration::from_secs(15), || {
         read();
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        if text.contains("\"After edit\"") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "edit not picked up: {text}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("\"After edit\"")
+    });
     agent.stop();
     std::fs::remove_dir_all(dir).ok();
 }

@@ -1,22 +1,15 @@
 //! `peregrine ci`: a failing command fails the build; reports are written.
-use std::process::Command;
+mod common;
 
-fn rules() -> String {
-    concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../rules/falco-upstream/falco_rules.yaml"
-    )
-    .to_string()
-}
+use common::{falco_rules, peregrine, repo_str, scratch, test_image};
 
 #[test]
 fn reading_shadow_fails_the_build_and_a_clean_command_passes() {
-    let dir = std::env::temp_dir().join(format!("pg-ci-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("ci");
     let sarif = dir.join("out.sarif");
     let junit = dir.join("out.xml");
-    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .args(["ci", "--rules", &rules(), "--sarif"])
+    let out = peregrine()
+        .args(["ci", "--rules", &falco_rules(), "--sarif"])
         .arg(&sarif)
         .arg("--junit")
         .arg(&junit)
@@ -100,8 +93,8 @@ fn reading_shadow_fails_the_build_and_a_clean_command_passes() {
     );
 
     // A clean command passes, and its own failure is passed through.
-    let ok = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .args(["ci", "--rules", &rules(), "--", "true"])
+    let ok = peregrine()
+        .args(["ci", "--rules", &falco_rules(), "--", "true"])
         .output()
         .unwrap();
     assert_eq!(
@@ -110,8 +103,8 @@ fn reading_shadow_fails_the_build_and_a_clean_command_passes() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let failing = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .args(["ci", "--rules", &rules(), "--", "sh", "-c", "exit 3"])
+    let failing = peregrine()
+        .args(["ci", "--rules", &falco_rules(), "--", "sh", "-c", "exit 3"])
         .output()
         .unwrap();
     assert_eq!(failing.status.code(), Some(3));
@@ -122,7 +115,7 @@ fn reading_shadow_fails_the_build_and_a_clean_command_passes() {
 /// `peregrine ci` with the default ruleset: each raises its rule.
 #[test]
 fn the_default_ruleset_catches_real_behaviour() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
+    let dir = &repo_str("rules/peregrine");
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path().display().to_string())
@@ -146,7 +139,7 @@ fn the_default_ruleset_catches_real_behaviour() {
         id >/dev/null; whoami >/dev/null; uname -a >/dev/null; hostname >/dev/null; groups >/dev/null
         true
     "#;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
+    let mut cmd = peregrine();
     cmd.args(["ci", "--fail-on", "critical"]);
     for f in &files {
         cmd.args(["--rules", f]);
@@ -182,17 +175,10 @@ fn the_default_ruleset_catches_real_behaviour() {
 /// container runtime, not of the command).
 #[test]
 fn containers_started_by_the_command_are_in_scope() {
-    let st = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/test-image.sh"
-        ))
-        .status()
-        .unwrap();
-    assert!(st.success(), "test image (dockerd must run)");
-    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
+    test_image();
+    let rules = &repo_str("rules/peregrine");
     let marker = format!("/etc/pg-ci-ctr-{}", std::process::id());
-    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+    let out = peregrine()
         .args(["ci", "--fail-on", "notice", "--rules"])
         .arg(format!("{rules}/00-base.yaml"))
         .arg("--rules")
@@ -228,22 +214,16 @@ fn containers_started_by_the_command_are_in_scope() {
 /// The kinds added for event-generator coverage (socket, sendto/sendmsg,
 /// userfaultfd) raise their default rules for real: a packet socket in a
 /// container, a renamed binary sending UDP, userfaultfd as an unprivileged
-/// user.
+/// user. (The discovery container waits a second before its commands: `ci`
+/// adds a container to the kernel scope when Docker announces its start, and
+/// on a loaded machine a container's first milliseconds can run before that.)
 #[test]
 fn packet_socket_udp_from_a_system_utility_and_userfaultfd() {
-    let st = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/test-image.sh"
-        ))
-        .status()
-        .unwrap();
-    assert!(st.success(), "test image (dockerd must run)");
+    test_image();
     let trigger =
         std::path::Path::new(env!("CARGO_BIN_EXE_peregrine")).with_file_name("pg-trigger");
     assert!(trigger.exists(), "pg-trigger is built with the workspace");
-    let dir = std::env::temp_dir().join(format!("pg-ci-utils-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("ci-utils");
     let sha1sum = dir.join("sha1sum");
     std::fs::copy(&trigger, &sha1sum).unwrap();
     let t = trigger.display();
@@ -251,11 +231,11 @@ fn packet_socket_udp_from_a_system_utility_and_userfaultfd() {
         "{sha} udp-sendto 9; setpriv --reuid=65534 --regid=65534 --clear-groups {t} userfaultfd; \
          docker run --rm -v {t}:/t:ro -v /lib/x86_64-linux-gnu/libgcc_s.so.1:/lib/x86_64-linux-gnu/libgcc_s.so.1:ro \
          peregrine-test:latest /t packet-socket; \
-         docker run --rm peregrine-test:latest /bin/sh -c 'id; uname -a; whoami; hostname' >/dev/null",
+         docker run --rm peregrine-test:latest /bin/sh -c 'sleep 1; id; uname -a; whoami; hostname' >/dev/null",
         sha = sha1sum.display()
     );
-    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
+    let rules = &repo_str("rules/peregrine");
+    let mut cmd = peregrine();
     cmd.args(["ci", "--fail-on", "critical"]);
     for f in [
         "00-base",
@@ -292,13 +272,12 @@ fn packet_socket_udp_from_a_system_utility_and_userfaultfd() {
 fn pkexec_with_an_empty_argv_is_pwnkit() {
     let trigger =
         std::path::Path::new(env!("CARGO_BIN_EXE_peregrine")).with_file_name("pg-trigger");
-    let dir = std::env::temp_dir().join(format!("pg-ci-pwnkit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("ci-pwnkit");
     // pkexec is not installed here: a harmless program under its name.
     let pkexec = dir.join("pkexec");
     std::fs::copy("/bin/true", &pkexec).unwrap();
-    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
-    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+    let rules = &repo_str("rules/peregrine");
+    let out = peregrine()
         .args(["ci", "--fail-on", "critical", "--rules"])
         .arg(format!("{rules}/00-base.yaml"))
         .arg("--rules")
@@ -328,8 +307,8 @@ fn pkexec_with_an_empty_argv_is_pwnkit() {
 /// sensor copies the environment at exec.
 #[test]
 fn glibc_tunables_in_the_environment_is_seen() {
-    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/peregrine");
-    let out = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+    let rules = &repo_str("rules/peregrine");
+    let out = peregrine()
         .args(["ci", "--fail-on", "critical", "--rules"])
         .arg(format!("{rules}/00-base.yaml"))
         .arg("--rules")
@@ -347,5 +326,103 @@ fn glibc_tunables_in_the_environment_is_seen() {
         out.status.code(),
         Some(0),
         "a warning passes --fail-on critical: {err}"
+    );
+}
+
+/// A socket at another path that forwards to the real Docker socket and
+/// records what its clients send (the request lines show who asked what).
+fn docker_proxy(path: &std::path::Path) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).expect("bind the proxy socket");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let mut upstream = UnixStream::connect("/var/run/docker.sock").expect("dockerd");
+            let (mut back_from, mut back_to) =
+                (upstream.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut back_from, &mut back_to));
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n @ 1..) = client.read(&mut buf) {
+                    log.lock().unwrap().extend_from_slice(&buf[..n]);
+                    if upstream.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = upstream.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    seen
+}
+
+/// `--docker-socket` is what `ci` talks to: through a socket at another
+/// path, the container the command starts is followed into the kernel scope
+/// and its metadata is asked there; a socket that is not there is an error
+/// before the command runs, not a silent fall-back to the default.
+#[test]
+fn ci_uses_the_docker_socket_it_is_given() {
+    test_image();
+    let pid = std::process::id();
+    let other = std::path::PathBuf::from(format!("/tmp/pg-ci-other-{pid}.sock"));
+    let seen = docker_proxy(&other);
+    let rules = &repo_str("rules/peregrine");
+    let marker = format!("/etc/pg-ci-sock-{pid}");
+    let out = peregrine()
+        .args(["ci", "--fail-on", "notice", "--docker-socket"])
+        .arg(&other)
+        .arg("--rules")
+        .arg(format!("{rules}/00-base.yaml"))
+        .arg("--rules")
+        .arg(format!("{rules}/persistence.yaml"))
+        .args(["--", "docker", "run", "--rm", "peregrine-test:latest"])
+        .args(["/bin/sh", "-c"])
+        .arg(format!("sleep 1; touch {marker}; rm {marker}"))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&other);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("File written below /etc: {marker} by touch")),
+        "{err}"
+    );
+    assert!(!err.contains("container=host)"), "{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let sent = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(
+        sent.contains("GET /v1.41/events?filters="),
+        "the event stream went through {}: {sent}",
+        other.display()
+    );
+    assert!(
+        sent.contains("GET /v1.41/containers/"),
+        "metadata lookups went through {}: {sent}",
+        other.display()
+    );
+
+    let missing = format!("/tmp/pg-ci-none-{pid}.sock");
+    let ran = format!("/tmp/pg-ci-ran-{pid}");
+    let out = peregrine()
+        .args(["ci", "--docker-socket", &missing, "--rules"])
+        .arg(format!("{rules}/00-base.yaml"))
+        .args(["--", "touch", &ran])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "--docker-socket: cannot reach {missing}: No such file"
+        )),
+        "{err}"
+    );
+    assert!(
+        !std::path::Path::new(&ran).exists(),
+        "the command did not run"
     );
 }

@@ -1,10 +1,9 @@
 //! The `peregrine` binary: real captures and clear one-line errors.
+mod common;
+
+use common::{falco_rules, peregrine, repo_str, run_failing, run_ok, scratch, Peregrine};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn peregrine() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_peregrine"))
-}
 
 fn one_line_error(out: &std::process::Output) -> String {
     assert!(!out.status.success());
@@ -104,20 +103,15 @@ fn capture_streams_json_events_with_the_executable_filled() {
 
 #[test]
 fn rules_validate_prints_counts_of_the_falco_files() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules/falco-upstream");
-    let out = peregrine()
-        .args(["rules", "validate"])
-        .arg(format!("{dir}/falco_rules.yaml"))
-        .arg(format!("{dir}/falco-incubating_rules.yaml"))
-        .arg(format!("{dir}/falco-sandbox_rules.yaml"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let dir = repo_str("rules/falco-upstream");
+    let out = run_ok(
+        peregrine()
+            .args(["rules", "validate"])
+            .arg(format!("{dir}/falco_rules.yaml"))
+            .arg(format!("{dir}/falco-incubating_rules.yaml"))
+            .arg(format!("{dir}/falco-sandbox_rules.yaml")),
     );
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("falco_rules.yaml: 25 rules, 87 macros, 49 lists"),
         "{text}"
@@ -140,13 +134,7 @@ fn rules_validate_reports_errors_with_a_caret_and_fails() {
         "- rule: r\n  desc: d\n  condition: proc.nmae = x\n  output: o\n  priority: INFO\n",
     )
     .unwrap();
-    let out = peregrine()
-        .args(["rules", "validate"])
-        .arg(&f)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_failing(peregrine().args(["rules", "validate"]).arg(&f));
     assert!(
         err.contains(":3:14: error: unknown field 'proc.nmae' (in rule 'r')"),
         "{err}"
@@ -161,29 +149,16 @@ fn rules_validate_reports_errors_with_a_caret_and_fails() {
 
 #[test]
 fn config_check_accepts_a_good_file_and_locates_errors_in_a_bad_one() {
-    let dir = std::env::temp_dir().join(format!("pg-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let rules = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../rules/falco-upstream/falco_rules.yaml"
-    );
+    let dir = scratch("config");
+    let rules = falco_rules();
     let good = dir.join("good.yaml");
     std::fs::write(
         &good,
         format!("rules: [{rules}]\noutputs:\n  - stdout:json\n  - \"file:/tmp/x.jsonl,min=warning\"\nmetrics_addr: 127.0.0.1:9400\ndedup: {{window: 30}}\n"),
     )
     .unwrap();
-    let out = peregrine()
-        .args(["config", "check"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = run_ok(peregrine().args(["config", "check"]).arg(&good));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(
         text.contains(": ok") && text.contains("outputs: 2") && text.contains("dedup window: 30s"),
         "{text}"
@@ -195,13 +170,7 @@ fn config_check_accepts_a_good_file_and_locates_errors_in_a_bad_one() {
         "rules: [/nonexistent.yaml]\noutputs: [\"webhook:ftp://x\"]\nring_mb: 8\n",
     )
     .unwrap();
-    let out = peregrine()
-        .args(["config", "check"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = run_failing(peregrine().args(["config", "check"]).arg(&bad));
     assert!(
         err.contains("bad.yaml:3:1: error: unknown key 'ring_mb'"),
         "{err}"
@@ -251,4 +220,53 @@ fn a_missing_or_refused_optional_program_is_one_warning_and_capture_goes_on() {
             "reported once"
         );
     }
+}
+
+#[test]
+fn an_output_option_the_sink_does_not_have_is_a_one_line_error() {
+    let rules = &falco_rules();
+    let out = peregrine()
+        .args(["agent", "--rules", rules, "--output", "stdout,batch=5"])
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("invalid sink 'stdout,batch=5': stdout has no option 'batch'"),
+        "{err}"
+    );
+    // Buffer options on a syslog target that is not buffered (UDP) too.
+    let out = peregrine()
+        .args([
+            "agent",
+            "--rules",
+            rules,
+            "--output",
+            "syslog:udp://127.0.0.1:9,batch=5",
+        ])
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("buffer, batch and buffer_max_mb apply to syslog over tcp:// only"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unhealthy_output_at_start_is_a_warning_and_the_agent_runs() {
+    let rules = falco_rules();
+    // Standard output open read-only: the stdout sink's healthcheck fails.
+    let agent = Peregrine::agent()
+        .no_metrics()
+        .rules(&rules)
+        .args(["--output", "stdout", "--output", "file:/dev/null"])
+        .stdout(Stdio::from(std::fs::File::open("/dev/null").unwrap()))
+        .start();
+    let seen = agent.log().to_string();
+    drop(agent);
+    assert!(
+        seen.contains("stdout unreachable at start (standard output is open read-only)"),
+        "{seen}"
+    );
+    assert!(seen.lines().any(|l| l.starts_with("ready")), "{seen}");
 }

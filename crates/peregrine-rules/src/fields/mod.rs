@@ -1,7 +1,9 @@
 //! The field catalogue: every `%field` and condition field, its type, its
 //! argument, and how it is computed from our event model.
 
+mod args;
 mod extract;
+pub mod k8saudit;
 mod text;
 
 pub use extract::extract;
@@ -108,6 +110,9 @@ pub(crate) enum Fid {
     ThreadCapPerm,
     ThreadCapInh,
     UserUid,
+    UserEuid,
+    UserPrevUid,
+    UserPrevEuid,
     UserName,
     UserLoginUid,
     UserLoginName,
@@ -165,6 +170,7 @@ pub(crate) enum Fid {
     K8sPodUid,
     K8sPodLabel,
     K8sPodLabels,
+    K8sAudit(k8saudit::KaId),
 }
 
 macro_rules! fields {
@@ -234,6 +240,9 @@ fields! {
     "thread.cap_permitted", Str, None, ThreadCapPerm, "Permitted capabilities.";
     "thread.cap_inheritable", Str, None, ThreadCapInh, "Inheritable capabilities.";
     "user.uid", Num, None, UserUid, "Real user id.";
+    "user.euid", Num, None, UserEuid, "Effective user id (Peregrine extension).";
+    "user.prev_uid", Num, None, UserPrevUid, "setuid family: the real user id before the call (user.uid is the one after); absent for other events and when the process was not known before the call (Peregrine extension).";
+    "user.prev_euid", Num, None, UserPrevEuid, "setuid family: the effective user id before the call (Peregrine extension).";
     "user.name", Str, None, UserName, "User name.";
     "user.loginuid", Num, None, UserLoginUid, "Audit login uid (-1 when unset).";
     "user.loginname", Str, None, UserLoginName, "Name of the login user.";
@@ -315,7 +324,10 @@ pub struct Bound {
 
 /// Look a field up by name.
 pub fn lookup(name: &str) -> Option<&'static FieldDef> {
-    FIELDS.iter().find(|f| f.name == name)
+    FIELDS
+        .iter()
+        .find(|f| f.name == name)
+        .or_else(|| k8saudit::lookup(name))
 }
 
 /// Split a field as written in YAML (`proc.aname[2]`, `fd.name`) into its

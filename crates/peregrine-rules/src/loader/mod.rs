@@ -2,9 +2,12 @@
 //! `override`, `enabled`, engine/plugin requirements — with Falco's
 //! semantics for several files (later files refine earlier ones).
 
+mod actions;
 mod rule;
+mod sequence;
 mod threshold;
 
+pub use sequence::{parse_duration, SeqBy, SequenceDef, StepDef};
 pub use threshold::ThresholdDef;
 
 use crate::diag::{Diagnostic, Pos, Source};
@@ -40,17 +43,22 @@ pub struct Text {
     pub text: String,
     /// Its pieces.
     pub frags: Vec<Frag>,
+    /// Length of `text` in characters.
+    pub chars: usize,
 }
 
 impl Text {
-    fn new(text: &str, at: At) -> Text {
+    /// A text written in one place.
+    pub fn new(text: &str, at: At) -> Text {
         Text {
             text: text.to_string(),
             frags: vec![Frag { start: 0, at }],
+            chars: text.chars().count(),
         }
     }
     fn append(&mut self, more: &Text) {
-        let start = self.text.chars().count() + 1;
+        let start = self.chars + 1;
+        self.chars = start + more.chars;
         self.text.push(' ');
         self.text.push_str(&more.text);
         for f in &more.frags {
@@ -62,12 +70,9 @@ impl Text {
     }
     /// Source position of a character offset, locating `near` in the file.
     pub fn locate(&self, offset: usize, near: &str) -> At {
-        let frag = self
-            .frags
-            .iter()
-            .rev()
-            .find(|f| f.start <= offset)
-            .unwrap_or(&self.frags[0]);
+        // Pieces are in order of `start`.
+        let i = self.frags.partition_point(|f| f.start <= offset);
+        let frag = &self.frags[i.saturating_sub(1)];
         let needle: String = near.chars().take(30).collect();
         let pos = frag
             .at
@@ -147,6 +152,8 @@ pub struct RuleDef {
     pub tests: Vec<Node>,
     /// Alert only past a count of matches in a window (Peregrine extension).
     pub threshold: Option<ThresholdDef>,
+    /// Response actions (Peregrine extension).
+    pub actions: crate::actions::RuleActions,
     /// Definition.
     pub at: At,
 }
@@ -164,6 +171,8 @@ pub struct RuleSet {
     pub plugins: Vec<(String, String)>,
     /// Counts per file: (file, rules, macros, lists) as written.
     pub file_counts: Vec<(String, usize, usize, usize)>,
+    /// Sequence rules (Peregrine extension) in definition order.
+    pub sequences: Vec<SequenceDef>,
 }
 
 /// Loads files one after the other into a [`RuleSet`], collecting diagnostics.
@@ -173,6 +182,8 @@ pub struct Loader {
     pub set: RuleSet,
     /// Problems found.
     pub diags: Vec<Diagnostic>,
+    /// Index in `set.rules` by name (a rule is looked up for every item).
+    rule_index: HashMap<String, usize>,
 }
 
 pub(crate) fn scalar_list(n: &Node) -> Option<Vec<String>> {
@@ -191,6 +202,10 @@ pub(crate) fn scalar_list(n: &Node) -> Option<Vec<String>> {
 }
 
 fn parse_version(s: &str) -> Option<(u64, u64, u64)> {
+    // A bare number is Falco's older form: engine version N is 0.N.0.
+    if let Ok(minor) = s.trim().parse::<u64>() {
+        return Some((0, minor, 0));
+    }
     let mut it = s.trim().split('.');
     let a = it.next()?.parse().ok()?;
     let b = it.next().unwrap_or("0").parse().ok()?;
@@ -216,6 +231,8 @@ pub(crate) const RULE_KEYS: &[&str] = &[
     "capture_duration",
     "tests",
     "threshold",
+    "actions",
+    "action_mode",
 ];
 const MACRO_KEYS: &[&str] = &["macro", "condition", "append", "override"];
 const LIST_KEYS: &[&str] = &["list", "items", "append", "override"];
@@ -224,6 +241,24 @@ impl Loader {
     /// A fresh loader.
     pub fn new() -> Loader {
         Loader::default()
+    }
+
+    /// The index of rule `name` in `set.rules`.
+    fn rule_position(&mut self, name: &str) -> Option<usize> {
+        let rules = &self.set.rules;
+        match self.rule_index.get(name) {
+            Some(&i) if rules.get(i).is_some_and(|r| r.name == name) => Some(i),
+            // `set` is public: rebuild if it was changed behind our back.
+            _ if self.rule_index.len() != rules.len() => {
+                self.rule_index = rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.name.clone(), i))
+                    .collect();
+                self.rule_index.get(name).copied()
+            }
+            _ => None,
+        }
     }
 
     /// True when an error was found.
@@ -245,11 +280,13 @@ impl Loader {
             }
         };
         let mut counts = (0, 0, 0);
+        // Each item's YAML tree is dropped once loaded (the whole file's
+        // tree and what it loads into are never held at once).
         for doc in docs {
-            match &doc.kind {
+            match doc.kind {
                 NodeKind::Seq(items) => {
                     for item in items {
-                        self.item(&src, item, &mut counts);
+                        self.item(&src, &item, &mut counts);
                     }
                 }
                 NodeKind::Null => {}
@@ -277,6 +314,32 @@ impl Loader {
                 source: None,
                 pos: Pos::default(),
                 message: format!("cannot read {}: {e}", path.display()),
+                item: None,
+            }),
+        }
+    }
+
+    /// Load a rules path: a file, a directory (its `*.yaml`/`*.yml` files
+    /// in lexical order) or an embedded file (`builtin:NAME`, `builtin:`
+    /// for the whole default ruleset); see [`crate::sources`]. A path that
+    /// does not exist is an error naming it.
+    pub fn load_path(&mut self, path: &std::path::Path) {
+        match crate::sources::expand(path) {
+            Ok(files) => {
+                for f in files {
+                    match f {
+                        crate::sources::RuleFile::Disk(p) => self.load_file(&p),
+                        crate::sources::RuleFile::Builtin(e) => {
+                            self.load_str(&format!("{}{}", crate::sources::BUILTIN, e.name), e.text)
+                        }
+                    }
+                }
+            }
+            Err(message) => self.diags.push(Diagnostic {
+                severity: crate::diag::Severity::Error,
+                source: None,
+                pos: Pos::default(),
+                message,
                 item: None,
             }),
         }
@@ -389,6 +452,7 @@ impl Loader {
             "list",
             "required_engine_version",
             "required_plugin_versions",
+            "sequence",
         ]
         .into_iter()
         .find(|k| node.get(k).is_some())
@@ -406,6 +470,7 @@ impl Loader {
                 counts.2 += 1;
                 self.list(src, node)
             }
+            "sequence" => self.sequence(src, node),
             "required_engine_version" => {
                 let v = node.get(kind).unwrap();
                 let text = v.as_str().unwrap_or("");
@@ -431,8 +496,8 @@ impl Loader {
                         self.diags.push(Diagnostic::error(src, p.pos, "plugin requirement without a name"));
                         continue;
                     }
-                    // Container and k8s metadata are native in Peregrine.
-                    if !matches!(name.as_str(), "container" | "k8smeta") {
+                    // Container and k8s metadata, k8s audit and JSON fields are native.
+                    if !matches!(name.as_str(), "container" | "k8smeta" | "k8saudit" | "json") {
                         self.diags.push(Diagnostic::warning(src, p.pos, format!(
                             "plugin '{name}' is not available: rules of its event sources will not run"
                         )));

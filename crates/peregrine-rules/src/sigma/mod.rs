@@ -475,48 +475,108 @@ fn priority(level: &str) -> &'static str {
     }
 }
 
+/// Why a document is not converted.
+struct Skip {
+    reason: String,
+    /// False when the document is about something Peregrine does not see.
+    in_scope: bool,
+}
+
+fn skip(reason: impl Into<String>) -> Skip {
+    Skip {
+        reason: reason.into(),
+        in_scope: true,
+    }
+}
+
+fn out_of_scope(reason: impl Into<String>) -> Skip {
+    Skip {
+        reason: reason.into(),
+        in_scope: false,
+    }
+}
+
+/// A top-level string of the document, trimmed ("" when absent).
+fn doc_str(doc: &Node, k: &str) -> String {
+    doc.get(k)
+        .and_then(|n| n.as_str())
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
 /// Convert one Sigma document.
 pub fn convert(file: &str, text: &str) -> Outcome {
-    let skipped = |title: &str, reason: String, in_scope: bool| {
+    let skipped = |title: &str, s: Skip| {
         Outcome::Skipped(Skipped {
             file: file.to_string(),
             title: title.to_string(),
-            reason,
-            in_scope,
+            reason: s.reason,
+            in_scope: s.in_scope,
         })
     };
-    let skip = |title: &str, reason: String| skipped(title, reason, true);
-    let out_of_scope = |title: &str, reason: String| skipped(title, reason, false);
     let src = Arc::new(Source {
         name: file.to_string(),
         text: text.to_string(),
     });
-    let docs = match yaml::parse(&src) {
+    let doc = match single_doc(&src) {
         Ok(d) => d,
-        Err(e) => return skip("", format!("not YAML: {}", e.message)),
+        Err(e) => return skipped("", e),
     };
-    if docs.len() != 1 {
-        return skip(
-            "",
-            "multi-document Sigma files (correlations, collections) are not supported".into(),
-        );
-    }
-    let doc = &docs[0];
-    let s = |k: &str| {
-        doc.get(k)
-            .and_then(|n| n.as_str())
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    };
-    let title = s("title");
+    let title = doc_str(&doc, "title");
     if title.is_empty() {
-        return skip("", "no title".into());
+        return skipped("", skip("no title"));
     }
-    let status = s("status");
+    match convert_doc(file, &doc, &title) {
+        Ok(c) => Outcome::Converted(c),
+        Err(e) => skipped(&title, e),
+    }
+}
+
+/// The file's one YAML document.
+fn single_doc(src: &Arc<Source>) -> Result<Node, Skip> {
+    let mut docs = yaml::parse(src).map_err(|e| skip(format!("not YAML: {}", e.message)))?;
+    if docs.len() != 1 {
+        return Err(skip(
+            "multi-document Sigma files (correlations, collections) are not supported",
+        ));
+    }
+    Ok(docs.remove(0))
+}
+
+/// Convert a document that has a title.
+fn convert_doc(file: &str, doc: &Node, title: &str) -> Result<Converted, Skip> {
+    let status = doc_str(doc, "status");
     if matches!(status.as_str(), "deprecated" | "unsupported") {
-        return skip(&title, format!("status is {status}"));
+        return Err(skip(format!("status is {status}")));
     }
+    let (category, names_syscall) = event_category(doc)?;
+    let Some(guard) = guard(&category) else {
+        return Err(out_of_scope(format!(
+            "category '{category}' is out of scope"
+        )));
+    };
+    let expr = detection(doc, &category)?;
+    // A SYSCALL record that names no syscall is, in these rules, about the
+    // program run (exe, comm): its execution.
+    let guard = if category == "auditd:SYSCALL" && !names_syscall {
+        "evt.type in (execve, execveat) and evt.dir = <"
+    } else {
+        guard
+    };
+    let yaml = rule_yaml(doc, title, &category, guard, &expr);
+    Ok(Converted {
+        file: file.to_string(),
+        name: title.to_string(),
+        id: doc_str(doc, "id"),
+        category,
+        yaml,
+    })
+}
+
+/// The document's log source as a category (`auditd:TYPE` for an auditd
+/// record) and, for auditd, whether the detection names a syscall.
+fn event_category(doc: &Node) -> Result<(String, bool), Skip> {
     let ls = doc.get("logsource");
     let l = |k: &str| {
         ls.and_then(|n| n.get(k))
@@ -527,31 +587,29 @@ pub fn convert(file: &str, text: &str) -> Outcome {
     let (product, mut category) = (l("product"), l("category"));
     let mut names_syscall = false;
     if product != "linux" {
-        return out_of_scope(&title, format!("product '{product}' is not linux"));
+        return Err(out_of_scope(format!("product '{product}' is not linux")));
     }
     if l("service") == "auditd" && category.is_empty() {
         // An audit record of one syscall maps onto our event of it.
         let Some(det) = doc.get("detection").and_then(|d| d.as_map()) else {
-            return skip(&title, "no detection".into());
+            return Err(skip("no detection"));
         };
-        match audit_record_type(det) {
-            Ok((t, named)) => {
-                category = format!("auditd:{t}");
-                names_syscall = named;
-            }
-            Err(e) => return skip(&title, e),
-        }
+        let (t, named) = audit_record_type(det).map_err(skip)?;
+        category = format!("auditd:{t}");
+        names_syscall = named;
     } else if !l("service").is_empty() {
-        return out_of_scope(
-            &title,
-            format!("log service '{}' (not a kernel event source)", l("service")),
-        );
+        return Err(out_of_scope(format!(
+            "log service '{}' (not a kernel event source)",
+            l("service")
+        )));
     }
-    let Some(guard) = guard(&category) else {
-        return out_of_scope(&title, format!("category '{category}' is out of scope"));
-    };
+    Ok((category, names_syscall))
+}
+
+/// The `detection` block as a Falco condition expression.
+fn detection(doc: &Node, category: &str) -> Result<String, Skip> {
     let Some(det) = doc.get("detection").and_then(|d| d.as_map()) else {
-        return skip(&title, "no detection".into());
+        return Err(skip("no detection"));
     };
     let mut ids = Vec::new();
     let mut cond_text = None;
@@ -560,36 +618,30 @@ pub fn convert(file: &str, text: &str) -> Outcome {
         if key == "condition" {
             cond_text = match &v.kind {
                 NodeKind::Scalar(c) => Some(c.clone()),
-                NodeKind::Seq(_) => {
-                    return skip(&title, "several conditions are not supported".into())
-                }
+                NodeKind::Seq(_) => return Err(skip("several conditions are not supported")),
                 _ => None,
             };
             continue;
         }
         if key == "timeframe" {
-            return skip(&title, "timeframes (aggregations) are not supported".into());
+            return Err(skip("timeframes (aggregations) are not supported"));
         }
-        match search(&category, v) {
+        match search(category, v) {
             Ok(sql) => ids.push((key.to_string(), sql)),
-            Err(e) => return skip(&title, format!("{key}: {e}")),
+            Err(e) => return Err(skip(format!("{key}: {e}"))),
         }
     }
     let Some(cond_text) = cond_text else {
-        return skip(&title, "no condition".into());
+        return Err(skip("no condition"));
     };
-    let expr = match condition::parse(&cond_text).and_then(|c| render(&c, &ids)) {
-        Ok(e) => e,
-        Err(e) => return skip(&title, e),
-    };
-    // A SYSCALL record that names no syscall is, in these rules, about the
-    // program run (exe, comm): its execution.
-    let guard = if category == "auditd:SYSCALL" && !names_syscall {
-        "evt.type in (execve, execveat) and evt.dir = <"
-    } else {
-        guard
-    };
-    let id = s("id");
+    condition::parse(&cond_text)
+        .and_then(|c| render(&c, &ids))
+        .map_err(skip)
+}
+
+/// The Falco rule item for a converted document.
+fn rule_yaml(doc: &Node, title: &str, category: &str, guard: &str, expr: &str) -> String {
+    let id = doc_str(doc, "id");
     let mut tags: Vec<String> = doc
         .get("tags")
         .and_then(|t| t.as_seq())
@@ -600,31 +652,24 @@ pub fn convert(file: &str, text: &str) -> Outcome {
     tags.push("sigma".into());
     let desc = format!(
         "{} (Sigma rule {id}{}; converted by peregrine rules import-sigma)",
-        s("description")
+        doc_str(doc, "description")
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" "),
-        match s("author") {
+        match doc_str(doc, "author") {
             a if a.is_empty() => String::new(),
             a => format!(" by {a}"),
         }
     );
-    let level = s("level");
-    let yaml = format!(
+    let level = doc_str(doc, "level");
+    format!(
         "- rule: {}\n  desc: {}\n  condition: >-\n    {guard} and {expr}\n  output: {}\n  priority: {}\n  tags: [{}]\n  source: syscall\n",
-        ystr(&title),
+        ystr(title),
         ystr(&desc),
-        ystr(&output(&category, &title)),
+        ystr(&output(category, title)),
         priority(&level),
         tags.iter().map(|t| ystr(t)).collect::<Vec<_>>().join(", "),
-    );
-    Outcome::Converted(Converted {
-        file: file.to_string(),
-        name: title,
-        id,
-        category,
-        yaml,
-    })
+    )
 }
 
 /// Every `*.yml`/`*.yaml` below `dir`, sorted.
