@@ -89,6 +89,26 @@ struct {
 	__type(value, __u8);
 } PATH_PREFIXES SEC(".maps");
 
+/*
+ * Rule-derived open filter (PG_CFG_OPEN_READ / PG_CFG_OPEN_WRITE): the path
+ * prefixes some loaded rule may match, one trie per access mode.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pg_path_key);
+	__type(value, __u8);
+} OPEN_READ_PREFIXES SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pg_path_key);
+	__type(value, __u8);
+} OPEN_WRITE_PREFIXES SEC(".maps");
+
 static __always_inline __u32 pg_category(__u32 kind)
 {
 	switch (kind) {
@@ -531,6 +551,56 @@ static __always_inline bool pg_path_allowed(struct pg_scratch *sc, __u8 *data,
 	return bpf_map_lookup_elem(&PATH_PREFIXES, &sc->key) != NULL;
 }
 
+/*
+ * The rule-derived open filter: may some loaded rule match this open? Only
+ * successful opens with a kernel-resolved path are decided (that path is
+ * fd.name in user space); failed opens, whose fd.name user space joins
+ * from a relative path, always pass. Access as evt.is_open_write reads it:
+ * O_WRONLY or O_RDWR (and creat) is a write, anything else a read.
+ */
+static __always_inline bool pg_open_needed(struct pg_scratch *sc, __u8 *data,
+					   struct pg_syscall_event *ev, __u32 sys)
+{
+	__u32 zero = 0;
+	struct pg_config *cfg = bpf_map_lookup_elem(&CONFIG, &zero);
+	if (!cfg || !(cfg->flags & (PG_CFG_OPEN_READ | PG_CFG_OPEN_WRITE)))
+		return true;
+	if ((long)ev->ret < 0 || ev->str[2].len == 0)
+		return true;
+	__u64 fl;
+	switch (sys) {
+	case PG_SYS_OPEN:
+		fl = ev->args[1];
+		break;
+	case PG_SYS_OPENAT:
+		fl = ev->args[2];
+		break;
+	case PG_SYS_OPENAT2:
+		fl = ev->aux[0];
+		break;
+	case PG_SYS_CREAT:
+		fl = 1;
+		break;
+	default:
+		return true;
+	}
+	__u64 acc = fl & 3;
+	bool write = acc == 1 || acc == 2;
+	if (!(cfg->flags & (write ? PG_CFG_OPEN_WRITE : PG_CFG_OPEN_READ)))
+		return true;
+	__u32 len = ev->str[2].len;
+	if (len > PG_PREFIX_MAX)
+		len = PG_PREFIX_MAX;
+	len &= (PG_PREFIX_MAX * 2 - 1);
+	__u32 off = ev->str[2].off & (PG_DATA_MAX - 1);
+	if (len == 0 || bpf_probe_read_kernel(sc->key.path, len, &data[off]))
+		return true;
+	sc->key.prefixlen = len * 8;
+	if (write)
+		return bpf_map_lookup_elem(&OPEN_WRITE_PREFIXES, &sc->key) != NULL;
+	return bpf_map_lookup_elem(&OPEN_READ_PREFIXES, &sc->key) != NULL;
+}
+
 static __always_inline void pg_submit(struct pg_header *h, __u32 size, __u32 cat)
 {
 	__u32 zero = 0;
@@ -928,6 +998,10 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 	}
 
 	if (pg_category(kind) == PG_CAT_FILE && !pg_path_allowed(sc, data, ev)) {
+		pg_count_filtered(PG_CAT_FILE);
+		return 0;
+	}
+	if (kind == PG_KIND_OPEN && !pg_open_needed(sc, data, ev, sys)) {
 		pg_count_filtered(PG_CAT_FILE);
 		return 0;
 	}

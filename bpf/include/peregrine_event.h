@@ -260,6 +260,8 @@ struct pg_config {
 
 #define PG_CFG_STREAM_COMM 128u   /* stream syscall ids of comms in STREAM_COMMS */
 #define PG_CFG_STREAM_CGROUP 256u /* stream syscall ids of cgroup ids in STREAM_CGROUPS */
+#define PG_CFG_OPEN_READ 512u   /* successful read-only opens only under OPEN_READ_PREFIXES */
+#define PG_CFG_OPEN_WRITE 1024u /* successful opens for writing only under OPEN_WRITE_PREFIXES */
 
 /*
  * Syscall id stream (opt-in, for the anomaly model): every syscall entry of

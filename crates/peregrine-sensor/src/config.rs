@@ -32,6 +32,40 @@ pub struct KernelFilter {
     pub stream_comms: Vec<String>,
     /// Stream raw syscall ids of tasks in these cgroup v2 ids.
     pub stream_cgroups: Vec<u64>,
+    /// The rule-derived open filter (see [`OpenFilter`]).
+    pub open: OpenFilter,
+}
+
+/// Which successful opens leave the kernel, by access mode: `None` lets
+/// every open of that mode through, `Some(prefixes)` only those whose
+/// kernel-resolved path starts with one of the prefixes (an empty list:
+/// none). Failed opens always leave the kernel. The agent derives the
+/// prefixes from the loaded rules
+/// (`peregrine_rules::Engine::open_path_prefixes`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenFilter {
+    /// Read-only opens (`O_RDONLY`, and the access mode 3).
+    pub read: Option<Vec<String>>,
+    /// Opens for writing (`O_WRONLY`, `O_RDWR`, `creat`).
+    pub write: Option<Vec<String>>,
+}
+
+impl OpenFilter {
+    /// Does the filter let a successful open of `path` through (`write`:
+    /// opened for writing)? The kernel's decision, for tests and replays:
+    /// both the path and the prefixes are cut at
+    /// [`peregrine_event::abi::PREFIX_MAX`] bytes as the kernel cuts them.
+    pub fn passes(&self, path: &str, write: bool) -> bool {
+        let set = if write { &self.write } else { &self.read };
+        let Some(prefixes) = set else {
+            return true;
+        };
+        let cut = |b: &[u8]| b[..b.len().min(peregrine_event::abi::PREFIX_MAX)].to_vec();
+        let p = cut(path.as_bytes());
+        prefixes
+            .iter()
+            .any(|x| !x.is_empty() && p.starts_with(&cut(x.as_bytes())))
+    }
 }
 
 impl KernelFilter {
@@ -68,5 +102,40 @@ impl Default for SensorConfig {
             btf_path: None,
             poll_interval: Duration::from_millis(10),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpenFilter;
+
+    #[test]
+    fn open_filter_decides_like_the_kernel() {
+        let f = OpenFilter {
+            read: Some(vec!["/etc/".into(), "/root/.ssh".into()]),
+            write: None,
+        };
+        assert!(f.passes("/etc/shadow", false));
+        assert!(f.passes("/root/.ssh/id_rsa", false));
+        assert!(!f.passes("/tmp/x", false));
+        assert!(!f.passes("/etc", false), "a prefix longer than the path");
+        assert!(f.passes("/tmp/x", true), "no write prefixes: every write");
+        let none = OpenFilter {
+            read: Some(vec![]),
+            write: Some(vec![String::new()]),
+        };
+        assert!(!none.passes("/etc/shadow", false));
+        assert!(
+            !none.passes("/etc/shadow", true),
+            "an empty prefix matches nothing"
+        );
+        // Cut at PREFIX_MAX like the kernel's key: a long prefix still
+        // passes paths sharing its first PREFIX_MAX bytes.
+        let long = format!("/{}", "a".repeat(400));
+        let cut = OpenFilter {
+            read: Some(vec![format!("{long}/x")]),
+            write: None,
+        };
+        assert!(cut.passes(&format!("{long}/y"), false));
     }
 }

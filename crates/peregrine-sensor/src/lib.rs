@@ -26,7 +26,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use config::{KernelFilter, SensorConfig};
+pub use config::{KernelFilter, OpenFilter, SensorConfig};
 pub use maps::{comm_key, CategoryCounters};
 pub use peregrine_event::{Category, EventKind};
 pub use programs::{Hook, ProgramSpec};
@@ -169,6 +169,7 @@ impl Sensor {
             .load(OBJECT)?;
 
         maps::write_filters(&mut ebpf, &cfg.filter)?;
+        maps::write_open_filter(&mut ebpf, &cfg.filter.open)?;
         maps::write_stream(&mut ebpf, &cfg.filter)?;
         maps::write_config(&mut ebpf, &cfg.kinds, &cfg.filter, cfg.wakeup_bytes)?;
 
@@ -324,6 +325,13 @@ impl Sensor {
     /// are attached only then).
     pub fn stream_cgroup(&mut self, id: u64) -> Result<(), SensorError> {
         maps::stream_cgroup(&mut self.ebpf, id)
+    }
+
+    /// Replace the rule-derived open filter (after a rule reload). The
+    /// kernel lets every open through while the maps are rewritten.
+    pub fn set_open_filter(&mut self, filter: &OpenFilter) -> Result<(), SensorError> {
+        maps::set_open_flags(&mut self.ebpf, None)?;
+        maps::write_open_filter(&mut self.ebpf, filter)
     }
 
     /// Add a process and its future descendants to the pid scope (effective

@@ -7,7 +7,15 @@ use peregrine_event::abi::{self, PgConfig, PgCounters};
 use peregrine_event::{Category, EventKind};
 use std::collections::BTreeSet;
 
-use crate::{KernelFilter, SensorError};
+use crate::{KernelFilter, OpenFilter, SensorError};
+
+/// `PG_CFG_OPEN_READ`: read-only opens only under `OPEN_READ_PREFIXES`.
+const CFG_OPEN_READ: u32 = 512;
+/// `PG_CFG_OPEN_WRITE`: opens for writing only under `OPEN_WRITE_PREFIXES`.
+const CFG_OPEN_WRITE: u32 = 1024;
+/// Entries of each open prefix trie (`max_entries` in the C source): a
+/// longer list lets every open of that mode through.
+const OPEN_PREFIXES_MAX: usize = 1024;
 
 #[repr(transparent)]
 #[derive(Clone, Copy)]
@@ -74,6 +82,7 @@ pub(crate) fn write_config(
     if !filter.stream_cgroups.is_empty() {
         flags |= abi::CFG_STREAM_CGROUP;
     }
+    flags |= open_flags(&filter.open);
     let cfg = PgConfig {
         kind_mask: kinds.iter().fold(0u64, |m, k| m | (1u64 << k.id())),
         self_tgid: std::process::id(),
@@ -146,6 +155,81 @@ pub(crate) fn write_filters(ebpf: &mut Ebpf, filter: &KernelFilter) -> Result<()
         }
     }
     Ok(())
+}
+
+/// The config flags of an open filter (a mode whose prefixes do not fit
+/// the trie is not filtered).
+fn open_flags(open: &OpenFilter) -> u32 {
+    let fits = |s: &Option<Vec<String>>| s.as_ref().is_some_and(|v| v.len() <= OPEN_PREFIXES_MAX);
+    let mut flags = 0;
+    if fits(&open.read) {
+        flags |= CFG_OPEN_READ;
+    }
+    if fits(&open.write) {
+        flags |= CFG_OPEN_WRITE;
+    }
+    flags
+}
+
+fn config_array(ebpf: &mut Ebpf) -> Result<Array<&mut MapData, Cfg>, SensorError> {
+    Array::try_from(ebpf.map_mut("CONFIG").ok_or_else(|| missing("CONFIG"))?)
+        .map_err(map_err("CONFIG"))
+}
+
+/// Set the open filter bits of the config record to those of `open`
+/// (`None`: both off, every open passes).
+pub(crate) fn set_open_flags(
+    ebpf: &mut Ebpf,
+    open: Option<&OpenFilter>,
+) -> Result<(), SensorError> {
+    let mut arr = config_array(ebpf)?;
+    let mut cfg = arr.get(&0, 0).map_err(map_err("CONFIG"))?;
+    cfg.0.flags &= !(CFG_OPEN_READ | CFG_OPEN_WRITE);
+    cfg.0.flags |= open.map_or(0, open_flags);
+    arr.set(0, cfg, 0).map_err(map_err("CONFIG"))
+}
+
+/// Replace the contents of one open prefix trie. Prefixes longer than the
+/// key are cut (a shorter prefix lets more through).
+fn fill_prefixes(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    prefixes: &[String],
+) -> Result<(), SensorError> {
+    let mut m: LpmTrie<&mut MapData, [u8; abi::PREFIX_MAX], u8> =
+        LpmTrie::try_from(ebpf.map_mut(name).ok_or_else(|| missing(name))?)
+            .map_err(map_err(name))?;
+    let old: Vec<Key<[u8; abi::PREFIX_MAX]>> = m.keys().filter_map(Result::ok).collect();
+    for k in old {
+        m.remove(&k).map_err(map_err(name))?;
+    }
+    for p in prefixes.iter().take(OPEN_PREFIXES_MAX) {
+        let bytes = &p.as_bytes()[..p.len().min(abi::PREFIX_MAX)];
+        if bytes.is_empty() {
+            continue; // matches nothing in user space either
+        }
+        let mut data = [0u8; abi::PREFIX_MAX];
+        data[..bytes.len()].copy_from_slice(bytes);
+        m.insert(&Key::new((bytes.len() * 8) as u32, data), 1, 0)
+            .map_err(map_err(name))?;
+    }
+    Ok(())
+}
+
+/// Fill the open prefix tries, then switch the filter on (the flags are
+/// written last, so a reload never filters with half-written maps).
+pub(crate) fn write_open_filter(ebpf: &mut Ebpf, open: &OpenFilter) -> Result<(), SensorError> {
+    fill_prefixes(
+        ebpf,
+        "OPEN_READ_PREFIXES",
+        open.read.as_deref().unwrap_or(&[]),
+    )?;
+    fill_prefixes(
+        ebpf,
+        "OPEN_WRITE_PREFIXES",
+        open.write.as_deref().unwrap_or(&[]),
+    )?;
+    set_open_flags(ebpf, Some(open))
 }
 
 /// Fill the syscall id stream selection maps.
