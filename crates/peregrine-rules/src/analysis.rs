@@ -179,9 +179,10 @@ fn analyse(n: &Node, open_mask: u128, access: Access, seen: &mut HashMap<usize, 
                 }
             };
             match (&c.op, &c.rhs) {
-                (Op::Eq | Op::StartsWith | Op::In | Op::Intersects, Rhs::Lit(l)) => {
-                    absolute([with_slash(&l.text)])
-                }
+                // `fd.directory startswith /etc` holds for /etcx/f too:
+                // the literal is the prefix, with no slash added.
+                (Op::StartsWith, Rhs::Lit(l)) => absolute([l.text.clone()]),
+                (Op::Eq | Op::In | Op::Intersects, Rhs::Lit(l)) => absolute([with_slash(&l.text)]),
                 (Op::In | Op::Intersects, Rhs::Set(s)) => {
                     absolute(s.strs.iter().map(|x| with_slash(x)))
                 }
@@ -264,6 +265,10 @@ pub(crate) fn uses_field(rules: &[CompiledRule], id: Fid) -> bool {
                 .any(|s| matches!(s, crate::output::Segment::Field(_, b) if b.def.id == id))
     })
 }
+
+#[cfg(test)]
+#[path = "analysis_prop.rs"]
+mod prop;
 
 #[cfg(test)]
 mod tests {
