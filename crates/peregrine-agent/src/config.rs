@@ -13,6 +13,7 @@
 //! max_containers: 4096              # container metadata kept at once
 //! workers: 0                        # rule threads; 0 = automatic
 //! watch_rules: true                 # reload when a rule file changes
+//! kernel_filter: true               # drop in the kernel the opens no rule can match
 //! btf: /path/to/vmlinux.btf         # optional
 //! dedup: {window: 60, fields: [proc.name, fd.name], rate_limit: 20}
 //! min_priority: debug               # rules less severe raise no alert
@@ -68,6 +69,10 @@ pub struct Settings {
     pub workers: usize,
     /// Reload rules when their files change (polled every 2 s), as on SIGHUP.
     pub watch_rules: bool,
+    /// Drop in the kernel the successful opens no loaded rule can match
+    /// (path prefixes derived from the rules, per access mode; see
+    /// docs/specs/kernel-filter.md). Off automatically with profiles.
+    pub kernel_filter: bool,
     /// BTF file override.
     pub btf: Option<PathBuf>,
     /// Dedup and throttling.
@@ -179,6 +184,7 @@ impl Default for Settings {
             max_containers: peregrine_state::DEFAULT_MAX_CONTAINERS,
             workers: 0,
             watch_rules: true,
+            kernel_filter: true,
             btf: None,
             dedup: DedupSettings::default(),
             server: None,

@@ -142,10 +142,37 @@ fn sensor_config(cfg: &AgentConfig, engine: &Engine) -> SensorConfig {
             exec_env: engine.needs_env(),
             stream_comms: comms.clone(),
             stream_cgroups: cgroups.clone(),
+            open: open_filter(cfg, engine).unwrap_or_default(),
             ..Default::default()
         },
         ..SensorConfig::default()
     }
+}
+
+/// The kernel open filter for `engine`'s rules; `None` when the filter is
+/// off (`kernel_filter: false`) or another consumer sees every open
+/// (behaviour profiles learn all paths; extra detectors are unknown).
+fn open_filter(cfg: &AgentConfig, engine: &Engine) -> Option<peregrine_sensor::OpenFilter> {
+    let s = &cfg.settings;
+    if !s.kernel_filter || s.profiles.is_some() || !cfg.wiring.detectors.is_empty() {
+        return None;
+    }
+    Some(derive_open_filter(engine))
+}
+
+/// The open prefixes per access mode the loaded rules may match.
+fn derive_open_filter(engine: &Engine) -> peregrine_sensor::OpenFilter {
+    use peregrine_rules::analysis::Access;
+    let f = peregrine_sensor::OpenFilter {
+        read: engine.open_path_prefixes(Access::Read),
+        write: engine.open_path_prefixes(Access::Write),
+    };
+    tracing::info!(
+        read = ?f.read.as_ref().map(Vec::len),
+        write = ?f.write.as_ref().map(Vec::len),
+        "kernel open filter (prefixes per access mode; None: every open)"
+    );
+    f
 }
 
 fn source_needs(engine: &Engine) -> crate::stages::source::SourceNeeds {
@@ -212,6 +239,8 @@ struct Stages {
     sinks: SinkStage,
     /// The fanotify blocker, under `--enforce` with a `block` rule.
     block: Option<BlockStage>,
+    /// Where a reload leaves the new kernel open filter (when it is on).
+    open_filter_feed: Option<Arc<std::sync::Mutex<Option<peregrine_sensor::OpenFilter>>>>,
 }
 
 /// Start every stage, from the sinks back to the sensor (which is attached
@@ -226,11 +255,16 @@ fn start(
     let sinks = build_sinks(cfg)?;
     let audit = crate::stages::audit::Prepared::new(&cfg.settings.k8s_audit)?;
     let state = live_state(&cfg.settings, metrics);
+    let open_filter_feed = match (&cfg.wiring.source, open_filter(cfg, &engine)) {
+        (None, Some(_)) => Some(Arc::new(std::sync::Mutex::new(None))),
+        _ => None,
+    };
     let links = SensorLinks {
         stop: stop.clone(),
         metrics: metrics.clone(),
         status: status.cloned(),
         cgroup_feed: cfg.wiring.scope_cgroups.clone(),
+        open_filter_feed: open_filter_feed.clone(),
     };
     let (sensor, events) = match &cfg.wiring.source {
         Some(src) => {
@@ -302,6 +336,7 @@ fn start(
         sequences,
         sinks,
         block,
+        open_filter_feed,
     })
 }
 
@@ -380,6 +415,10 @@ fn drive(st: &mut Stages, stop: &AtomicBool, reload: &AtomicBool, status: Option
     loop {
         if reload.swap(false, Ordering::SeqCst) {
             st.detect.reload(status);
+            if let Some(feed) = &st.open_filter_feed {
+                let f = derive_open_filter(&st.detect.rules().current().1);
+                *feed.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+            }
         }
         let batch = match st.events.recv_timeout(Duration::from_millis(200)) {
             Ok(b) => b,
@@ -453,5 +492,26 @@ fn shutdown(
         SensorEnd::Panicked(m) => Err(AgentError::SensorFailed(format!(
             "sensor thread panicked: {m}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod kernel_filter_tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_open_filter_follows_the_rules_and_the_switch() {
+        let rules = "- rule: r\n  desc: d\n  condition: evt.type = openat and evt.is_open_write = false and fd.name startswith /etc/\n  output: o\n  priority: NOTICE\n";
+        let engine = Engine::from_str("t.yaml", rules).unwrap();
+        let mut cfg = AgentConfig::default();
+        let open = sensor_config(&cfg, &engine).filter.open;
+        assert_eq!(open.read, Some(vec!["/etc/".to_string()]));
+        assert_eq!(open.write, Some(vec![]), "no rule takes a write open");
+        cfg.settings.kernel_filter = false;
+        assert_eq!(
+            sensor_config(&cfg, &engine).filter.open,
+            peregrine_sensor::OpenFilter::default(),
+            "kernel_filter: false lets every open through"
+        );
     }
 }

@@ -7,7 +7,7 @@
 use crate::metrics::Metrics;
 use crate::report::AgentStatus;
 use peregrine_event::Event;
-use peregrine_sensor::{Sensor, SensorConfig, SensorError};
+use peregrine_sensor::{OpenFilter, Sensor, SensorConfig, SensorError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -53,6 +53,9 @@ pub struct SensorLinks {
     pub status: Option<Arc<AgentStatus>>,
     /// Cgroup ids to add to the kernel scope while running.
     pub cgroup_feed: Option<Arc<Mutex<Vec<u64>>>>,
+    /// A new rule-derived open filter to write into the kernel (after a
+    /// rule reload).
+    pub open_filter_feed: Option<Arc<Mutex<Option<OpenFilter>>>>,
 }
 
 /// The running sensor thread.
@@ -159,6 +162,14 @@ fn run(sensor: &mut Sensor, links: &SensorLinks, tx: &SyncSender<Vec<Event>>) ->
         if let Some(feed) = &links.cgroup_feed {
             feed_cgroups(sensor, feed);
         }
+        if let Some(feed) = &links.open_filter_feed {
+            let next = feed.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(f) = next {
+                if let Err(e) = sensor.set_open_filter(&f) {
+                    tracing::error!("cannot update the kernel open filter: {e}");
+                }
+            }
+        }
         if last_counters.elapsed() > Duration::from_secs(1) {
             last_counters = Instant::now();
             publish_counters(sensor, links);
@@ -195,6 +206,7 @@ mod tests {
             metrics: Metrics::new(),
             status: None,
             cgroup_feed: None,
+            open_filter_feed: None,
         }
     }
 
