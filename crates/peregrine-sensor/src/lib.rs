@@ -104,6 +104,8 @@ pub struct Sensor {
     poll_interval: Duration,
     decode_errors: u64,
     received: u64,
+    /// What the open prefix tries hold.
+    open_filter: OpenFilter,
 }
 
 fn describe(e: &ProgramError) -> String {
@@ -169,7 +171,7 @@ impl Sensor {
             .load(OBJECT)?;
 
         maps::write_filters(&mut ebpf, &cfg.filter)?;
-        maps::write_open_filter(&mut ebpf, &cfg.filter.open)?;
+        maps::write_open_filter(&mut ebpf, &OpenFilter::default(), &cfg.filter.open)?;
         maps::write_stream(&mut ebpf, &cfg.filter)?;
         maps::write_config(&mut ebpf, &cfg.kinds, &cfg.filter, cfg.wakeup_bytes)?;
 
@@ -231,6 +233,7 @@ impl Sensor {
             poll_interval: cfg.poll_interval,
             decode_errors: 0,
             received: 0,
+            open_filter: cfg.filter.open.clone(),
         })
     }
 
@@ -331,7 +334,9 @@ impl Sensor {
     /// kernel lets every open through while the maps are rewritten.
     pub fn set_open_filter(&mut self, filter: &OpenFilter) -> Result<(), SensorError> {
         maps::set_open_flags(&mut self.ebpf, None)?;
-        maps::write_open_filter(&mut self.ebpf, filter)
+        maps::write_open_filter(&mut self.ebpf, &self.open_filter, filter)?;
+        self.open_filter = filter.clone();
+        Ok(())
     }
 
     /// Add a process and its future descendants to the pid scope (effective

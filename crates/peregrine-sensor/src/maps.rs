@@ -189,45 +189,68 @@ pub(crate) fn set_open_flags(
     arr.set(0, cfg, 0).map_err(map_err("CONFIG"))
 }
 
-/// Replace the contents of one open prefix trie. Prefixes longer than the
-/// key are cut (a shorter prefix lets more through).
+/// The trie key of a prefix, cut to the key size (a shorter prefix lets
+/// more through); `None` for the empty prefix, which matches nothing in
+/// user space either.
+fn prefix_key(p: &str) -> Option<Key<[u8; abi::PREFIX_MAX]>> {
+    let bytes = &p.as_bytes()[..p.len().min(abi::PREFIX_MAX)];
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut data = [0u8; abi::PREFIX_MAX];
+    data[..bytes.len()].copy_from_slice(bytes);
+    Some(Key::new((bytes.len() * 8) as u32, data))
+}
+
+/// Replace the contents of one open prefix trie: remove the keys of `old`
+/// (what was written before), then insert those of `new`.
 fn fill_prefixes(
     ebpf: &mut Ebpf,
     name: &'static str,
-    prefixes: &[String],
+    old: &[String],
+    new: &[String],
 ) -> Result<(), SensorError> {
     let mut m: LpmTrie<&mut MapData, [u8; abi::PREFIX_MAX], u8> =
         LpmTrie::try_from(ebpf.map_mut(name).ok_or_else(|| missing(name))?)
             .map_err(map_err(name))?;
-    let old: Vec<Key<[u8; abi::PREFIX_MAX]>> = m.keys().filter_map(Result::ok).collect();
-    for k in old {
-        m.remove(&k).map_err(map_err(name))?;
+    for k in old
+        .iter()
+        .take(OPEN_PREFIXES_MAX)
+        .filter_map(|p| prefix_key(p))
+    {
+        // A prefix listed twice was removed the first time.
+        let _ = m.remove(&k);
     }
-    for p in prefixes.iter().take(OPEN_PREFIXES_MAX) {
-        let bytes = &p.as_bytes()[..p.len().min(abi::PREFIX_MAX)];
-        if bytes.is_empty() {
-            continue; // matches nothing in user space either
-        }
-        let mut data = [0u8; abi::PREFIX_MAX];
-        data[..bytes.len()].copy_from_slice(bytes);
-        m.insert(&Key::new((bytes.len() * 8) as u32, data), 1, 0)
-            .map_err(map_err(name))?;
+    for k in new
+        .iter()
+        .take(OPEN_PREFIXES_MAX)
+        .filter_map(|p| prefix_key(p))
+    {
+        m.insert(&k, 1, 0).map_err(map_err(name))?;
     }
     Ok(())
 }
 
-/// Fill the open prefix tries, then switch the filter on (the flags are
-/// written last, so a reload never filters with half-written maps).
-pub(crate) fn write_open_filter(ebpf: &mut Ebpf, open: &OpenFilter) -> Result<(), SensorError> {
+/// Replace the open prefix tries' contents `old` by `open`, then switch
+/// the filter on (the flags are written last, so a reload never filters
+/// with half-written maps).
+pub(crate) fn write_open_filter(
+    ebpf: &mut Ebpf,
+    old: &OpenFilter,
+    open: &OpenFilter,
+) -> Result<(), SensorError> {
+    let list = |s: &Option<Vec<String>>| s.clone().unwrap_or_default();
     fill_prefixes(
         ebpf,
         "OPEN_READ_PREFIXES",
-        open.read.as_deref().unwrap_or(&[]),
+        &list(&old.read),
+        &list(&open.read),
     )?;
     fill_prefixes(
         ebpf,
         "OPEN_WRITE_PREFIXES",
-        open.write.as_deref().unwrap_or(&[]),
+        &list(&old.write),
+        &list(&open.write),
     )?;
     set_open_flags(ebpf, Some(open))
 }

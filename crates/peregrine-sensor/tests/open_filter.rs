@@ -73,3 +73,72 @@ fn opens_no_rule_needs_stay_in_the_kernel() {
     assert_eq!(file.dropped, 0);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Poll `sensor` until an open of `path` by `pid` arrives (10 s at most);
+/// returns every event read meanwhile.
+fn read_until(
+    sensor: &mut peregrine_sensor::Sensor,
+    pid: u32,
+    path: &str,
+) -> Vec<peregrine_event::Event> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|e: &peregrine_event::Event| {
+        e.process.pid == pid && e.file().is_some_and(|f| f.path == path)
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no open of {path} by {pid}"
+        );
+        sensor
+            .poll(std::time::Duration::from_millis(20), |e| seen.push(e))
+            .expect("poll");
+    }
+    seen
+}
+
+#[test]
+fn a_new_open_filter_takes_effect_on_the_running_sensor() {
+    let _serial = common::serial();
+    let dir = unique_dir("openfilter-reload");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    std::fs::write(&a, b"a").unwrap();
+    std::fs::write(&b, b"b").unwrap();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let only = |p: &std::path::Path| OpenFilter {
+        read: Some(vec![s(p)]),
+        write: None,
+    };
+    let cfg = SensorConfig {
+        kinds: [EventKind::Open].into_iter().collect(),
+        filter: KernelFilter {
+            open: only(&a),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut sensor = peregrine_sensor::Sensor::load(&cfg).expect("sensor loads");
+    // Loaded with `a`: an open of b, then one of a.
+    let pb = run(trigger().args(["open-loop", &s(&b), "1"]));
+    let pa = run(trigger().args(["open-loop", &s(&a), "1"]));
+    let seen = read_until(&mut sensor, pa, &s(&a));
+    // (Failed opens, such as the loader's library search, always pass.)
+    let opened = |seen: &[peregrine_event::Event], pid: u32, p: &std::path::Path| {
+        seen.iter()
+            .any(|e| e.process.pid == pid && e.file().is_some_and(|f| f.path == s(p)))
+    };
+    assert!(!opened(&seen, pb, &b), "b is filtered");
+    // As after a rule reload: now b only.
+    sensor.set_open_filter(&only(&b)).expect("new filter");
+    let pa = run(trigger().args(["open-loop", &s(&a), "1"]));
+    let pb = run(trigger().args(["open-loop", &s(&b), "1"]));
+    let seen = read_until(&mut sensor, pb, &s(&b));
+    assert!(!opened(&seen, pa, &a), "a is filtered now");
+    // And off: both.
+    sensor
+        .set_open_filter(&OpenFilter::default())
+        .expect("filter off");
+    let pa = run(trigger().args(["open-loop", &s(&a), "1"]));
+    read_until(&mut sensor, pa, &s(&a));
+    std::fs::remove_dir_all(dir).ok();
+}
