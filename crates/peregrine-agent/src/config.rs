@@ -8,7 +8,7 @@
 //! metrics_addr: 127.0.0.1:9376      # "off" disables
 //! docker_socket: /var/run/docker.sock
 //! containerd_socket: /run/containerd/containerd.sock   # asked when Docker does not know a container
-//! ring_mib: 16
+//! ring_mib: 8                       # ring buffer MiB (mapped twice: 16 MB of RSS)
 //! max_processes: 65536
 //! max_containers: 4096              # container metadata kept at once
 //! workers: 0                        # rule threads; 0 = automatic
@@ -179,7 +179,7 @@ impl Default for Settings {
             metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 9376))),
             docker_socket: PathBuf::from("/var/run/docker.sock"),
             containerd_socket: PathBuf::from(peregrine_state::containerd::DEFAULT_SOCKET),
-            ring_mib: 16,
+            ring_mib: 8,
             max_processes: 65536,
             max_containers: peregrine_state::DEFAULT_MAX_CONTAINERS,
             workers: 0,

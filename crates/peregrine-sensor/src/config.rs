@@ -97,7 +97,7 @@ impl Default for SensorConfig {
         SensorConfig {
             kinds: EventKind::ALL.iter().copied().collect(),
             filter: KernelFilter::default(),
-            ring_bytes: 16 << 20,
+            ring_bytes: 8 << 20,
             wakeup_bytes: 256 << 10,
             btf_path: None,
             poll_interval: Duration::from_millis(10),
