@@ -93,8 +93,11 @@ fn json(v: &impl serde::Serialize) -> ApiResult {
 pub(crate) enum Need {
     /// Any valid token.
     Any,
+    /// Agents (and admins): ingest.
     Ingest,
+    /// Viewers, responders, admins: read.
     Read,
+    /// Responders and admins: triage alerts and incidents.
     Triage,
 }
 
@@ -166,8 +169,8 @@ fn authenticate(
     let ok = match need {
         Need::Any => true,
         Need::Ingest => matches!(p.token.role, Role::Agent | Role::Admin),
-        Need::Read => matches!(p.token.role, Role::Viewer | Role::Admin),
-        Need::Triage => p.token.role == Role::Admin,
+        Need::Read => matches!(p.token.role, Role::Viewer | Role::Responder | Role::Admin),
+        Need::Triage => matches!(p.token.role, Role::Responder | Role::Admin),
     };
     if !ok {
         return Err(ApiError::new(
@@ -199,7 +202,7 @@ pub(crate) async fn authorize(
 /// One API call: authenticate from the headers, then read the body (if the
 /// route takes one, up to its limit), then run `f` on a blocking thread;
 /// record metrics.
-struct Call {
+pub(crate) struct Call {
     route: &'static str,
     need: Need,
     changes: bool,
@@ -207,7 +210,7 @@ struct Call {
 }
 
 impl Call {
-    fn get(route: &'static str, need: Need) -> Call {
+    pub(crate) fn get(route: &'static str, need: Need) -> Call {
         Call {
             route,
             need,
@@ -215,7 +218,7 @@ impl Call {
             body: None,
         }
     }
-    fn with_body(route: &'static str, need: Need, body: Body, limit: usize) -> Call {
+    pub(crate) fn with_body(route: &'static str, need: Need, body: Body, limit: usize) -> Call {
         Call {
             route,
             need,
@@ -224,7 +227,7 @@ impl Call {
         }
     }
 
-    async fn run(
+    pub(crate) async fn run(
         self,
         st: &AppState,
         headers: HeaderMap,
@@ -300,6 +303,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/session",
             post(crate::signin::open).delete(crate::signin::close),
         )
+        .merge(crate::incidents::routes())
         .merge(crate::dashboard::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|m: Method| async move {

@@ -4,7 +4,8 @@
 //! embedded in the binary, no internet needed).
 //!
 //! Every API route needs a bearer token (SHA-256 stored, never the token);
-//! roles: `agent` (ingest), `viewer` (read), `admin` (read + triage).
+//! roles: `agent` (ingest), `viewer` (read), `responder` (read + triage of
+//! alerts and incidents), `admin` (all of it).
 //! Listens on 127.0.0.1 unless configured; TLS with rustls when a
 //! certificate is given (HTTP/1.1 and HTTP/2 either way).
 #![deny(missing_docs)]
@@ -15,6 +16,7 @@ mod body;
 mod conns;
 mod dashboard;
 pub mod fields;
+mod incidents;
 mod ingest;
 mod limits;
 mod metrics;
@@ -52,6 +54,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Redaction patterns besides the defaults (see [`redact`]).
     pub redact: Vec<String>,
+    /// Incident grouping window, seconds (alerts of one key within it of
+    /// each other form one incident).
+    pub incident_window_secs: i64,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +69,7 @@ impl Default for ServerConfig {
             max_body: 16 << 20,
             limits: Limits::default(),
             redact: Vec::new(),
+            incident_window_secs: peregrine_store::DEFAULT_WINDOW_SECS,
         }
     }
 }
@@ -156,6 +162,7 @@ pub fn start(cfg: ServerConfig, store: Arc<dyn Store>) -> Result<ServerHandle, S
         .map_err(|e| ServerError::Bind(cfg.listen, e))?;
     let metrics = Arc::new(metrics::ServerMetrics::new());
     let redactor = redact::Redactor::new(&cfg.redact).map_err(ServerError::Redact)?;
+    store.set_incident_window(cfg.incident_window_secs);
     let ingest = Ingest::new(store.clone(), metrics.clone(), redactor);
     let limits = cfg.limits.clone();
     let sign_in_ttl = std::time::Duration::from_secs(limits.sign_in_code_secs);

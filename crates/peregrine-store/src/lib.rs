@@ -9,6 +9,7 @@
 
 mod dialect;
 mod exec;
+mod incidents;
 mod model;
 mod ops;
 mod postgres;
@@ -17,6 +18,10 @@ mod schema;
 mod sqlite;
 mod times;
 
+pub use incidents::{
+    tree_pid, HistoryEntry, Incident, IncidentChange, IncidentDetail, IncidentQuery,
+    IncidentStatus, DEFAULT_WINDOW_SECS, SYSTEM_ACTOR,
+};
 pub use model::*;
 pub use postgres::{redact as redact_url, PgStore};
 pub use query::AlertQuery;
@@ -111,6 +116,16 @@ pub trait Store: Send + Sync {
     fn retain(&self, policy: &Retention, now_ns: i64) -> Result<u64>;
     /// Alerts stored.
     fn count(&self) -> Result<u64>;
+    /// Set the incident grouping window (seconds; see [`Incident`]).
+    fn set_incident_window(&self, secs: i64);
+    /// Incidents matching `q`, newest first.
+    fn incidents(&self, q: &IncidentQuery) -> Result<Vec<Incident>>;
+    /// One incident with its alerts and history.
+    fn incident(&self, id: i64) -> Result<Option<IncidentDetail>>;
+    /// Apply `change` to all of `ids` in one transaction, recording each
+    /// change in the history as `by`. All or nothing: returns the ids that
+    /// do not exist (then nothing changed).
+    fn update_incidents(&self, ids: &[i64], change: &IncidentChange, by: &str) -> Result<Vec<i64>>;
 }
 
 /// Open a store from a location: `postgres://…` / `postgresql://…`, or a

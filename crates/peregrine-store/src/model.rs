@@ -224,8 +224,10 @@ pub struct RuleSummary {
 pub enum Role {
     /// Ship alerts and heartbeats only.
     Agent,
-    /// Read alerts, agents, rules.
+    /// Read alerts, agents, rules, incidents.
     Viewer,
+    /// Read, and triage alerts and incidents (status, assignee, comments).
+    Responder,
     /// Read and triage (acknowledge/resolve), manage tokens.
     Admin,
 }
@@ -236,6 +238,7 @@ impl Role {
         match self {
             Role::Agent => "agent",
             Role::Viewer => "viewer",
+            Role::Responder => "responder",
             Role::Admin => "admin",
         }
     }
@@ -244,6 +247,7 @@ impl Role {
         match s {
             "agent" => Some(Role::Agent),
             "viewer" => Some(Role::Viewer),
+            "responder" => Some(Role::Responder),
             "admin" => Some(Role::Admin),
             _ => None,
         }

@@ -84,7 +84,7 @@ fn existing_outcome(
 }
 
 /// Store one alert and its context rows.
-fn insert_one(x: &mut dyn Exec, agent: &str, a: &Alert, now: i64) -> Result<Outcome> {
+fn insert_one(x: &mut dyn Exec, agent: &str, a: &Alert, now: i64, window: i64) -> Result<Outcome> {
     let col = Columns::of(a);
     let doc = serde_json::to_string(a).unwrap_or_default();
     let hash = content_hash(&doc);
@@ -115,6 +115,7 @@ fn insert_one(x: &mut dyn Exec, agent: &str, a: &Alert, now: i64) -> Result<Outc
         return existing_outcome(x, agent, &a.id, &doc, &hash);
     };
     let rid = row.int(0)?;
+    crate::incidents::group(x, agent, a, rid, window)?;
     for e in context_of(a) {
         let detail = serde_json::to_string(&e.detail).unwrap_or_default();
         x.exec(
@@ -134,12 +135,18 @@ fn insert_one(x: &mut dyn Exec, agent: &str, a: &Alert, now: i64) -> Result<Outc
     Ok(Outcome::New)
 }
 
-/// Store a batch from `agent` (run it in one transaction).
-pub(crate) fn insert_alerts(x: &mut dyn Exec, agent: &str, alerts: &[Alert]) -> Result<Inserted> {
+/// Store a batch from `agent` (run it in one transaction), grouping new
+/// alerts into incidents within `window` seconds.
+pub(crate) fn insert_alerts(
+    x: &mut dyn Exec,
+    agent: &str,
+    alerts: &[Alert],
+    window: i64,
+) -> Result<Inserted> {
     let now = now_ns();
     let mut outcomes = Vec::with_capacity(alerts.len());
     for a in alerts {
-        outcomes.push(insert_one(x, agent, a, now)?);
+        outcomes.push(insert_one(x, agent, a, now, window)?);
     }
     Ok(Inserted { outcomes })
 }

@@ -9,6 +9,7 @@ use crate::*;
 use ::postgres::types::{ToSql, Type};
 use ::postgres::{Client, GenericClient, NoTls, Statement};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 const D: Dialect = Dialect::Postgres;
@@ -27,6 +28,7 @@ struct Conn {
 pub struct PgStore {
     url: String,
     pool: Mutex<Vec<Conn>>,
+    window: AtomicI64,
 }
 
 /// [`Exec`] over a client or transaction, preparing each SQL text once.
@@ -108,6 +110,7 @@ impl PgStore {
         let s = PgStore {
             url: url.to_string(),
             pool: Mutex::new(Vec::new()),
+            window: AtomicI64::new(DEFAULT_WINDOW_SECS),
         };
         let mut c = s.conn()?;
         migrate(&mut c)?;
@@ -286,7 +289,7 @@ impl Store for PgStore {
     }
 
     fn insert_alerts(&self, agent: &str, alerts: &[Alert]) -> Result<Inserted> {
-        self.with_tx(|x| ops::insert_alerts(x, agent, alerts))
+        self.with_tx(|x| ops::insert_alerts(x, agent, alerts, self.window.load(Ordering::Relaxed)))
     }
 
     fn query_alerts(&self, q: &AlertQuery) -> Result<AlertPage> {
@@ -352,6 +355,22 @@ impl Store for PgStore {
 
     fn count(&self) -> Result<u64> {
         self.with(ops::count)
+    }
+
+    fn set_incident_window(&self, secs: i64) {
+        self.window.store(secs.max(0), Ordering::Relaxed);
+    }
+
+    fn incidents(&self, q: &IncidentQuery) -> Result<Vec<Incident>> {
+        self.with(|x| crate::incidents::list(x, q))
+    }
+
+    fn incident(&self, id: i64) -> Result<Option<IncidentDetail>> {
+        self.with(|x| crate::incidents::detail(x, id))
+    }
+
+    fn update_incidents(&self, ids: &[i64], change: &IncidentChange, by: &str) -> Result<Vec<i64>> {
+        self.with_tx(|x| crate::incidents::update(x, ids, change, by))
     }
 }
 

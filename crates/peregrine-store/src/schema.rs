@@ -4,14 +4,16 @@
 //! A new database gets the current schema at once; an older one runs the
 //! upgrade steps after its recorded version. Versions: 1 (first schema),
 //! 2 (covering time index), 3 (alerts unique per agent: key (id, agent)
-//! and a content hash; the time index orders by (time, id, agent)).
+//! and a content hash; the time index orders by (time, id, agent)),
+//! 4 (incidents: `incidents`, `incident_alerts`, the append-only
+//! `incident_history`).
 
 use crate::dialect::Dialect;
 use crate::exec::{Exec, Param};
 use crate::{Result, StoreError};
 
 /// The schema version this code writes.
-pub(crate) const LATEST: i64 = 3;
+pub(crate) const LATEST: i64 = 4;
 
 #[derive(Debug, Clone, Copy)]
 enum Ty {
@@ -147,6 +149,121 @@ const TABLES: &[Table] = &[
         without_rowid: false,
     },
 ];
+
+/// Version 4's tables: incidents, their alerts and their history.
+const INCIDENT_TABLES: &[Table] = &[
+    Table {
+        name: "incidents",
+        cols: &[
+            col("id", Ty::Serial),
+            text("rule"),
+            text("hostname"),
+            text("agent"),
+            text("container_id"),
+            text("container_name"),
+            int("tree_pid"),
+            int("priority"),
+            text("status").default("'open'"),
+            text("assignee").default("''"),
+            int("first_ns"),
+            int("last_ns"),
+            int("alert_count").default("1"),
+            int("created_ns"),
+            int("updated_ns"),
+        ],
+        primary_key: &[],
+        without_rowid: false,
+    },
+    Table {
+        name: "incident_alerts",
+        cols: &[
+            int("incident_id").references("incidents(id)"),
+            int("alert_rid").references("alerts(rid) ON DELETE CASCADE"),
+        ],
+        primary_key: &["incident_id", "alert_rid"],
+        without_rowid: true,
+    },
+    Table {
+        name: "incident_history",
+        cols: &[
+            col("seq", Ty::Serial),
+            int("incident_id").references("incidents(id)"),
+            int("at_ns"),
+            text("actor"),
+            text("action"),
+            text("old"),
+            text("new"),
+        ],
+        primary_key: &[],
+        without_rowid: false,
+    },
+];
+
+const INCIDENT_INDEXES: &[Index] = &[
+    // Grouping looks up the open incident of a key.
+    Index {
+        name: "incidents_key",
+        table: "incidents",
+        unique: false,
+        cols: &["rule", "hostname", "container_id", "tree_pid", "last_ns"],
+        include: &[],
+    },
+    Index {
+        name: "incidents_status",
+        table: "incidents",
+        unique: false,
+        cols: &["status", "id"],
+        include: &[],
+    },
+    Index {
+        name: "incident_alerts_rid",
+        table: "incident_alerts",
+        unique: false,
+        cols: &["alert_rid"],
+        include: &[],
+    },
+    Index {
+        name: "incident_history_of",
+        table: "incident_history",
+        unique: false,
+        cols: &["incident_id", "seq"],
+        include: &[],
+    },
+];
+
+/// The history cannot be changed or deleted, only appended to.
+fn append_only(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => {
+            "CREATE TRIGGER incident_history_no_update BEFORE UPDATE ON incident_history BEGIN
+                 SELECT RAISE(ABORT, 'incident history is append-only');
+             END;
+             CREATE TRIGGER incident_history_no_delete BEFORE DELETE ON incident_history BEGIN
+                 SELECT RAISE(ABORT, 'incident history is append-only');
+             END;"
+        }
+        Dialect::Postgres => {
+            "CREATE OR REPLACE FUNCTION incident_history_append_only() RETURNS trigger
+                 LANGUAGE plpgsql AS $$
+                 BEGIN RAISE EXCEPTION 'incident history is append-only'; END $$;
+             CREATE TRIGGER incident_history_append_only BEFORE UPDATE OR DELETE
+                 ON incident_history FOR EACH STATEMENT
+                 EXECUTE PROCEDURE incident_history_append_only();"
+        }
+    }
+}
+
+/// Version 3 → 4: the incident tables (alerts stored before stay outside
+/// incidents).
+fn upgrade_to_4(d: Dialect) -> String {
+    let mut sql: String = INCIDENT_TABLES
+        .iter()
+        .map(|t| create_table(d, t, t.name))
+        .collect();
+    sql.extend(INCIDENT_INDEXES.iter().map(|i| create_index(d, i)));
+    sql.push_str(append_only(d));
+    sql
+}
 
 const fn by_time(name: &'static str, col: &'static [&'static str]) -> Index {
     Index {
@@ -285,6 +402,7 @@ pub(crate) fn create_all(d: Dialect) -> String {
         sql.push_str(SQLITE_FTS);
         sql.push_str(SQLITE_FTS_TRIGGERS);
     }
+    sql.push_str(&upgrade_to_4(d));
     sql
 }
 
@@ -344,13 +462,15 @@ pub(crate) fn migrate(x: &mut dyn Exec, d: Dialect) -> Result<i64> {
     match current {
         LATEST => return Ok(current),
         0 => x.batch(&create_all(d))?,
+        3 => x.batch(&upgrade_to_4(d))?,
         // From 1 too: the rebuild makes version 2's index change as well.
         _ => {
             tracing::info!(
                 from = current,
                 "upgrading the store schema (alerts table rebuilt: may take a while on a large database)"
             );
-            x.batch(&upgrade_to_3(d))?
+            x.batch(&upgrade_to_3(d))?;
+            x.batch(&upgrade_to_4(d))?
         }
     }
     for v in current + 1..=LATEST {

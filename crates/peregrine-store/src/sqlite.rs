@@ -8,6 +8,7 @@ use crate::*;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 const D: Dialect = Dialect::Sqlite;
@@ -17,6 +18,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    window: AtomicI64,
 }
 
 fn configure(c: &Connection) -> rusqlite::Result<()> {
@@ -113,6 +115,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(c),
             readers: Mutex::new(Vec::new()),
+            window: AtomicI64::new(DEFAULT_WINDOW_SECS),
         })
     }
 
@@ -246,7 +249,7 @@ impl Store for SqliteStore {
     }
 
     fn insert_alerts(&self, agent: &str, alerts: &[Alert]) -> Result<Inserted> {
-        self.write_tx(|x| ops::insert_alerts(x, agent, alerts))
+        self.write_tx(|x| ops::insert_alerts(x, agent, alerts, self.window.load(Ordering::Relaxed)))
     }
 
     fn query_alerts(&self, q: &AlertQuery) -> Result<AlertPage> {
@@ -312,5 +315,21 @@ impl Store for SqliteStore {
 
     fn count(&self) -> Result<u64> {
         self.read(|_, x| ops::count(x))
+    }
+
+    fn set_incident_window(&self, secs: i64) {
+        self.window.store(secs.max(0), Ordering::Relaxed);
+    }
+
+    fn incidents(&self, q: &IncidentQuery) -> Result<Vec<Incident>> {
+        self.read(|_, x| crate::incidents::list(x, q))
+    }
+
+    fn incident(&self, id: i64) -> Result<Option<IncidentDetail>> {
+        self.read(|_, x| crate::incidents::detail(x, id))
+    }
+
+    fn update_incidents(&self, ids: &[i64], change: &IncidentChange, by: &str) -> Result<Vec<i64>> {
+        self.write_tx(|x| crate::incidents::update(x, ids, change, by))
     }
 }

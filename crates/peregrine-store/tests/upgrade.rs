@@ -115,6 +115,13 @@ fn upgraded(s: &dyn Store, events: &dyn Fn() -> i64) {
     assert_eq!(r.outcomes, [Outcome::New], "another agent's old-0");
     assert_eq!(text("(changed)"), 1, "new rows are indexed");
     assert_eq!(events(), 4);
+    // New alerts group into incidents (version 4); old ones stay outside.
+    let inc = s.incidents(&IncidentQuery::default()).unwrap();
+    assert_eq!(inc.len(), 1, "{inc:?}");
+    assert_eq!(
+        (inc[0].agent.as_str(), inc[0].alert_count),
+        ("agent-new", 1)
+    );
 
     // Context rows still go with their alerts.
     s.retain(
@@ -155,7 +162,7 @@ fn sqlite_database_of_schema_2_upgrades() {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(v, 3);
+    assert_eq!(v, 4);
 }
 
 #[test]
