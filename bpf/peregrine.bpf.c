@@ -773,13 +773,23 @@ int sched_process_exit(void *ctx)
 /*
  * Syscall arguments as the task passed them, read at exit from the user
  * registers saved on syscall entry (x86-64 syscall ABI: di, si, dx, r10, r8,
- * r9). None of the hooked syscalls rewrites them; ax alone holds the result.
- * One program per syscall instead of an entry/exit pair and a hash map of
- * in-flight arguments: half the invocations, no map updates.
+ * r9; i386 ABI: bx, cx, dx, si, di, bp, 32 bits each). None of the hooked
+ * syscalls rewrites them; ax alone holds the result. One program per
+ * syscall instead of an entry/exit pair and a hash map of in-flight
+ * arguments: half the invocations, no map updates.
  */
-static __always_inline void pg_syscall_args(__u64 *a)
+static __always_inline void pg_syscall_args(__u64 *a, const bool compat)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (compat) {
+		a[0] = (__u32)regs->bx;
+		a[1] = (__u32)regs->cx;
+		a[2] = (__u32)regs->dx;
+		a[3] = (__u32)regs->si;
+		a[4] = (__u32)regs->di;
+		a[5] = (__u32)regs->bp;
+		return;
+	}
 	a[0] = regs->di;
 	a[1] = regs->si;
 	a[2] = regs->dx;
@@ -789,15 +799,16 @@ static __always_inline void pg_syscall_args(__u64 *a)
 }
 
 /* Cheap drops before any record is built: what no rule can want. */
-static __always_inline bool pg_syscall_wanted(const __u32 sys, const __u64 *a)
+static __always_inline bool pg_syscall_wanted(const __u32 sys, const __u64 *a, const bool compat)
 {
 	/* Sends matter only with an explicit destination (unconnected UDP,
 	 * raw sockets): connected sends are the hot path of every stream. */
 	if (sys == PG_SYS_SENDTO && a[4] == 0)
 		return false;
 	if (sys == PG_SYS_SENDMSG) {
-		void *name = 0;
-		if (bpf_probe_read_user(&name, sizeof(name), (void *)a[1]) || !name)
+		/* msg_name is the first member of user_msghdr / compat_msghdr. */
+		__u64 name = 0;
+		if (bpf_probe_read_user(&name, compat ? 4 : 8, (void *)a[1]) || !name)
 			return false;
 	}
 	if (sys == PG_SYS_SOCKET && (a[0] == 1 || a[0] == 2 || a[0] == 10)) {
@@ -811,8 +822,15 @@ static __always_inline bool pg_syscall_wanted(const __u32 sys, const __u64 *a)
 	return true;
 }
 
-static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const __u32 kind,
-				   const __u32 sys)
+#include "compat.bpf.h"
+
+/*
+ * One record for a syscall that returned `ret`. `compat`: an i386-ABI
+ * syscall, `nr` its i386 number (arguments are normalised to the x86-64
+ * syscall's meaning, so user space decodes both alike).
+ */
+static __always_inline int pg_exit(long ret, const __u32 kind, const __u32 sys, const bool compat,
+				   const long nr)
 {
 	if (!pg_wanted(kind, bpf_get_current_pid_tgid() >> 32))
 		return 0;
@@ -823,12 +841,13 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 	__u8 *data = sc->rec + sizeof(*ev);
 	__u32 pos = 0;
 	__builtin_memset(ev, 0, sizeof(*ev));
-	pg_syscall_args(ev->args);
-	if (!pg_syscall_wanted(sys, ev->args))
+	pg_syscall_args(ev->args, compat);
+	if (compat && !pg_compat_args(ev->args, sys, nr))
+		return 0;
+	if (!pg_syscall_wanted(sys, ev->args, compat))
 		return 0;
 
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	long ret = ctx->ret;
 	ev->ret = ret;
 	__u64 *a = ev->args;
 
@@ -898,7 +917,17 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 			__u64 name;
 			__u32 namelen;
 		} mh = {};
-		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a[1]) == 0)
+		if (compat) {
+			/* struct compat_msghdr: a 32-bit msg_name, then msg_namelen. */
+			__u32 cmh[2] = {};
+			if (bpf_probe_read_user(cmh, sizeof(cmh), (void *)a[1]) == 0) {
+				mh.name = cmh[0];
+				mh.namelen = cmh[1];
+			}
+		} else if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a[1])) {
+			mh.name = 0;
+		}
+		if (mh.name)
 			pg_put_user_bytes(data, &pos, &ev->str[0], (void *)mh.name, mh.namelen);
 		break;
 	}
@@ -1015,7 +1044,7 @@ static __always_inline int pg_exit(struct trace_event_raw_sys_exit *ctx, const _
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                   \
 	int sys_exit_##name(struct trace_event_raw_sys_exit *ctx)                    \
 	{                                                                            \
-		return pg_exit(ctx, kind, sys);                                      \
+		return pg_exit(ctx->ret, kind, sys, false, 0);                       \
 	}
 
 PG_SYSCALL(open, PG_KIND_OPEN, PG_SYS_OPEN)
@@ -1067,6 +1096,101 @@ PG_SYSCALL(memfd_create, PG_KIND_MEMFD_CREATE, PG_SYS_MEMFD_CREATE)
 PG_SYSCALL(init_module, PG_KIND_MODULE_LOAD, PG_SYS_INIT_MODULE)
 PG_SYSCALL(finit_module, PG_KIND_MODULE_LOAD, PG_SYS_FINIT_MODULE)
 PG_SYSCALL(bpf, PG_KIND_BPF, PG_SYS_BPF)
+
+/*
+ * i386-ABI syscalls (int 0x80, sysenter, 32-bit programs) never reach the
+ * per-syscall tracepoints above (the kernel skips compat syscalls there), so
+ * a 64-bit program could hide an open or a connect behind `int 0x80`. One
+ * program on the raw sys_exit tracepoint catches them: for every native
+ * syscall it costs one load and one test. It tail-calls a handler per
+ * syscall (COMPAT_PROGS, filled by user space for the wanted kinds): one
+ * program switching over every syscall would be rejected by the verifier
+ * (too many paths).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, PG_SYS_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} COMPAT_PROGS SEC(".maps");
+
+static __always_inline struct pt_regs *pg_user_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+SEC("raw_tp/sys_exit")
+int raw_sys_exit_compat(void *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (!(task->thread_info.status & PG_TS_COMPAT))
+		return 0;
+	struct pt_regs *regs = pg_user_regs();
+	__u32 ks = pg_compat_sys(regs->orig_ax, (__u32)regs->bx);
+	if (ks)
+		bpf_tail_call(ctx, &COMPAT_PROGS, ks & 0xffff);
+	return 0;
+}
+
+/* sys_exit(struct pt_regs *regs, long ret): a plain array read, the
+ * flexible args[] of bpf_raw_tracepoint_args defeats CO-RE. */
+#define PG_COMPAT(name, kind, sys)                                                   \
+	SEC("raw_tp/sys_exit")                                                       \
+	int compat_##name(void *ctx)                                                 \
+	{                                                                            \
+		return pg_exit((long)((__u64 *)ctx)[1], kind, sys, true,               \
+			       pg_user_regs()->orig_ax);                             \
+	}
+
+PG_COMPAT(open, PG_KIND_OPEN, PG_SYS_OPEN)
+PG_COMPAT(openat, PG_KIND_OPEN, PG_SYS_OPENAT)
+PG_COMPAT(openat2, PG_KIND_OPEN, PG_SYS_OPENAT2)
+PG_COMPAT(creat, PG_KIND_OPEN, PG_SYS_CREAT)
+PG_COMPAT(unlink, PG_KIND_UNLINK, PG_SYS_UNLINK)
+PG_COMPAT(unlinkat, PG_KIND_UNLINK, PG_SYS_UNLINKAT)
+PG_COMPAT(rmdir, PG_KIND_UNLINK, PG_SYS_RMDIR)
+PG_COMPAT(rename, PG_KIND_RENAME, PG_SYS_RENAME)
+PG_COMPAT(renameat, PG_KIND_RENAME, PG_SYS_RENAMEAT)
+PG_COMPAT(renameat2, PG_KIND_RENAME, PG_SYS_RENAMEAT2)
+PG_COMPAT(chmod, PG_KIND_CHMOD, PG_SYS_CHMOD)
+PG_COMPAT(fchmod, PG_KIND_CHMOD, PG_SYS_FCHMOD)
+PG_COMPAT(fchmodat, PG_KIND_CHMOD, PG_SYS_FCHMODAT)
+PG_COMPAT(fchmodat2, PG_KIND_CHMOD, PG_SYS_FCHMODAT2)
+PG_COMPAT(chown, PG_KIND_CHOWN, PG_SYS_CHOWN)
+PG_COMPAT(lchown, PG_KIND_CHOWN, PG_SYS_LCHOWN)
+PG_COMPAT(fchown, PG_KIND_CHOWN, PG_SYS_FCHOWN)
+PG_COMPAT(fchownat, PG_KIND_CHOWN, PG_SYS_FCHOWNAT)
+PG_COMPAT(link, PG_KIND_LINK, PG_SYS_LINK)
+PG_COMPAT(linkat, PG_KIND_LINK, PG_SYS_LINKAT)
+PG_COMPAT(symlink, PG_KIND_SYMLINK, PG_SYS_SYMLINK)
+PG_COMPAT(symlinkat, PG_KIND_SYMLINK, PG_SYS_SYMLINKAT)
+PG_COMPAT(mkdir, PG_KIND_MKDIR, PG_SYS_MKDIR)
+PG_COMPAT(mkdirat, PG_KIND_MKDIR, PG_SYS_MKDIRAT)
+PG_COMPAT(connect, PG_KIND_CONNECT, PG_SYS_CONNECT)
+PG_COMPAT(accept, PG_KIND_ACCEPT, PG_SYS_ACCEPT)
+PG_COMPAT(accept4, PG_KIND_ACCEPT, PG_SYS_ACCEPT4)
+PG_COMPAT(bind, PG_KIND_BIND, PG_SYS_BIND)
+PG_COMPAT(listen, PG_KIND_LISTEN, PG_SYS_LISTEN)
+PG_COMPAT(setuid, PG_KIND_SETUID, PG_SYS_SETUID)
+PG_COMPAT(setreuid, PG_KIND_SETUID, PG_SYS_SETREUID)
+PG_COMPAT(setresuid, PG_KIND_SETUID, PG_SYS_SETRESUID)
+PG_COMPAT(setgid, PG_KIND_SETGID, PG_SYS_SETGID)
+PG_COMPAT(setregid, PG_KIND_SETGID, PG_SYS_SETREGID)
+PG_COMPAT(setresgid, PG_KIND_SETGID, PG_SYS_SETRESGID)
+PG_COMPAT(capset, PG_KIND_CAPSET, PG_SYS_CAPSET)
+PG_COMPAT(socket, PG_KIND_SOCKET, PG_SYS_SOCKET)
+PG_COMPAT(sendto, PG_KIND_SENDTO, PG_SYS_SENDTO)
+PG_COMPAT(sendmsg, PG_KIND_SENDTO, PG_SYS_SENDMSG)
+PG_COMPAT(userfaultfd, PG_KIND_USERFAULTFD, PG_SYS_USERFAULTFD)
+PG_COMPAT(ptrace, PG_KIND_PTRACE, PG_SYS_PTRACE)
+PG_COMPAT(mount, PG_KIND_MOUNT, PG_SYS_MOUNT)
+PG_COMPAT(umount2, PG_KIND_UMOUNT, PG_SYS_UMOUNT2)
+PG_COMPAT(unshare, PG_KIND_UNSHARE, PG_SYS_UNSHARE)
+PG_COMPAT(setns, PG_KIND_SETNS, PG_SYS_SETNS)
+PG_COMPAT(memfd_create, PG_KIND_MEMFD_CREATE, PG_SYS_MEMFD_CREATE)
+PG_COMPAT(init_module, PG_KIND_MODULE_LOAD, PG_SYS_INIT_MODULE)
+PG_COMPAT(finit_module, PG_KIND_MODULE_LOAD, PG_SYS_FINIT_MODULE)
+PG_COMPAT(bpf, PG_KIND_BPF, PG_SYS_BPF)
 
 /* ------------------------------------------------- syscall id stream */
 #include "syscall_stream.bpf.h"

@@ -10,6 +10,7 @@ fn main() {
     for f in [
         "peregrine.bpf.c",
         "syscall_stream.bpf.h",
+        "compat.bpf.h",
         "include/peregrine_event.h",
         "vmlinux.h",
     ] {

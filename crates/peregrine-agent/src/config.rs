@@ -14,6 +14,7 @@
 //! workers: 0                        # rule threads; 0 = automatic
 //! watch_rules: true                 # reload when a rule file changes
 //! kernel_filter: true               # drop in the kernel the opens no rule can match
+//! compat_syscalls: true             # also watch i386-ABI syscalls (int 0x80)
 //! btf: /path/to/vmlinux.btf         # optional
 //! dedup: {window: 60, fields: [proc.name, fd.name], rate_limit: 20}
 //! min_priority: debug               # rules less severe raise no alert
@@ -73,6 +74,10 @@ pub struct Settings {
     /// (path prefixes derived from the rules, per access mode; see
     /// docs/specs/kernel-filter.md). Off automatically with profiles.
     pub kernel_filter: bool,
+    /// Also watch syscalls made through the i386 ABI (`int 0x80`, 32-bit
+    /// programs), which the per-syscall tracepoints miss; off leaves that
+    /// evasion route open (docs/specs/compat-syscalls.md).
+    pub compat_syscalls: bool,
     /// BTF file override.
     pub btf: Option<PathBuf>,
     /// Dedup and throttling.
@@ -185,6 +190,7 @@ impl Default for Settings {
             workers: 0,
             watch_rules: true,
             kernel_filter: true,
+            compat_syscalls: true,
             btf: None,
             dedup: DedupSettings::default(),
             server: None,

@@ -136,6 +136,7 @@ fn sensor_config(cfg: &AgentConfig, engine: &Engine) -> SensorConfig {
         kinds: crate::stages::profile::with_kinds(kinds, &cfg.settings),
         ring_bytes: cfg.settings.ring_mib.max(1) << 20,
         btf_path: cfg.settings.btf.clone(),
+        compat_syscalls: cfg.settings.compat_syscalls,
         filter: peregrine_sensor::KernelFilter {
             pids: cfg.wiring.scope_pids.clone(),
             cgroups: cfg.wiring.scope_cgroups.as_ref().map(|_| Vec::new()),

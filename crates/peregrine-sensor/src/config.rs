@@ -90,6 +90,12 @@ pub struct SensorConfig {
     pub btf_path: Option<PathBuf>,
     /// Longest time an event waits in the ring before user space reads it.
     pub poll_interval: Duration,
+    /// Also record syscalls made through the i386 ABI (`int 0x80`, 32-bit
+    /// programs), which the per-syscall tracepoints never see: one program
+    /// on the raw `sys_exit` tracepoint that every syscall passes through
+    /// (a load and a test for a native one). On by default: off leaves an
+    /// evasion route open.
+    pub compat_syscalls: bool,
 }
 
 impl Default for SensorConfig {
@@ -101,6 +107,7 @@ impl Default for SensorConfig {
             wakeup_bytes: 256 << 10,
             btf_path: None,
             poll_interval: Duration::from_millis(10),
+            compat_syscalls: true,
         }
     }
 }

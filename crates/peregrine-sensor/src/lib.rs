@@ -18,7 +18,7 @@ pub mod host;
 mod maps;
 pub mod programs;
 
-use aya::maps::{MapData, RingBuf};
+use aya::maps::{MapData, ProgramArray, RingBuf};
 use aya::programs::{Program, ProgramError};
 use aya::{Btf, Ebpf, EbpfLoader, Endianness};
 use peregrine_event::{decode, Clock, Event};
@@ -29,7 +29,7 @@ use std::time::Duration;
 pub use config::{KernelFilter, OpenFilter, SensorConfig};
 pub use maps::{comm_key, CategoryCounters};
 pub use peregrine_event::{Category, EventKind};
-pub use programs::{Hook, ProgramSpec};
+pub use programs::{Hook, Produces, ProgramSpec};
 
 /// The compiled eBPF object.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/peregrine.bpf.o"));
@@ -106,6 +106,8 @@ pub struct Sensor {
     received: u64,
     /// What the open prefix tries hold.
     open_filter: OpenFilter,
+    /// The i386-ABI handlers, kept open for as long as the sensor runs.
+    _compat_table: ProgramArray<MapData>,
 }
 
 fn describe(e: &ProgramError) -> String {
@@ -132,6 +134,34 @@ fn attach(prog: &mut Program, spec: &ProgramSpec) -> Result<(), ProgramError> {
         _ => return Err(ProgramError::UnexpectedProgramType),
     }
     Ok(())
+}
+
+/// Is an optional program needed by this configuration?
+fn wanted(spec: &ProgramSpec, cfg: &SensorConfig) -> bool {
+    match spec.produces {
+        Produces::Kind(kind) => cfg.kinds.contains(&kind),
+        Produces::Stream => cfg.filter.streams(),
+        // Attached when a handler was loaded (see `load_compat_handler`).
+        Produces::CompatSyscalls => cfg.compat_syscalls,
+        Produces::CompatHandler(sys) => cfg.compat_syscalls && cfg.kinds.contains(&sys.kind()),
+    }
+}
+
+/// Load an i386-ABI syscall handler and put it into `COMPAT_PROGS` at its
+/// syscall's id, where the dispatcher tail-calls it.
+fn load_compat_handler(
+    prog: &mut Program,
+    sys: peregrine_event::Syscall,
+    table: &mut ProgramArray<MapData>,
+) -> Result<(), String> {
+    let Program::RawTracePoint(rp) = prog else {
+        return Err("not a raw tracepoint program".into());
+    };
+    rp.load().map_err(|e| describe(&e))?;
+    let fd = rp.fd().map_err(|e| describe(&e))?;
+    table
+        .set(u32::from(sys as u16), fd, 0)
+        .map_err(|e| e.to_string())
 }
 
 impl Sensor {
@@ -176,14 +206,27 @@ impl Sensor {
         maps::write_config(&mut ebpf, &cfg.kinds, &cfg.filter, cfg.wakeup_bytes)?;
 
         let mut report = LoadReport::default();
-        let names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_string()).collect();
+        // The prog array must stay open: the kernel empties a program array
+        // when its last user-space reference goes.
+        let mut compat_table = ProgramArray::try_from(
+            ebpf.take_map("COMPAT_PROGS")
+                .ok_or(SensorError::MissingMap("COMPAT_PROGS"))?,
+        )
+        .map_err(|source| SensorError::Map {
+            name: "COMPAT_PROGS",
+            source,
+        })?;
+        let mut names: Vec<String> = ebpf.programs().map(|(n, _)| n.to_string()).collect();
+        // Compat handlers first: the dispatcher is attached only if one loaded.
+        names.sort_by_key(|n| !n.starts_with("compat_"));
+        let mut compat_handlers = 0;
         for name in names {
             let Some(spec) = programs::spec_for(&name) else {
                 report.skipped.push(name);
                 continue;
             };
-            let unselected = spec.kind == EventKind::Syscalls && !cfg.filter.streams();
-            if unselected || (!spec.required && !cfg.kinds.contains(&spec.kind)) {
+            let no_handler = spec.produces == Produces::CompatSyscalls && compat_handlers == 0;
+            if no_handler || (!spec.required && !wanted(&spec, cfg)) {
                 report.skipped.push(name);
                 continue;
             }
@@ -193,6 +236,19 @@ impl Sensor {
                     name: name.clone(),
                     reason: "missing from the object".into(),
                 })?;
+            if let Produces::CompatHandler(sys) = spec.produces {
+                match load_compat_handler(prog, sys, &mut compat_table) {
+                    Ok(()) => {
+                        compat_handlers += 1;
+                        report.attached.push(name);
+                    }
+                    Err(reason) => {
+                        tracing::warn!(program = %name, "i386-ABI handler refused: {reason}");
+                        report.refused.push((name, reason));
+                    }
+                }
+                continue;
+            }
             match attach(prog, &spec) {
                 Ok(()) => report.attached.push(name),
                 Err(e) if spec.required => {
@@ -234,6 +290,7 @@ impl Sensor {
             decode_errors: 0,
             received: 0,
             open_filter: cfg.filter.open.clone(),
+            _compat_table: compat_table,
         })
     }
 

@@ -16,6 +16,22 @@ pub enum Hook {
     RawTracePoint(&'static str),
 }
 
+/// What a program produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Produces {
+    /// Records of one kind.
+    Kind(EventKind),
+    /// The opt-in syscall id stream (attached only with a selection).
+    Stream,
+    /// The dispatcher of syscalls made through the i386 ABI (`int 0x80`),
+    /// which the per-syscall tracepoints never see: it tail-calls the
+    /// handlers below.
+    CompatSyscalls,
+    /// The handler of one i386-ABI syscall: loaded into `COMPAT_PROGS` at
+    /// the syscall's id, never attached.
+    CompatHandler(Syscall),
+}
+
 /// A program of the object, identified by its function name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramSpec {
@@ -23,8 +39,8 @@ pub struct ProgramSpec {
     pub name: String,
     /// Where it attaches.
     pub hook: Hook,
-    /// The event kind it produces.
-    pub kind: EventKind,
+    /// What it produces, which decides whether it is attached.
+    pub produces: Produces,
     /// A refused required program fails the sensor; others are skipped.
     pub required: bool,
 }
@@ -38,7 +54,7 @@ pub fn spec_for(name: &str) -> Option<ProgramSpec> {
                 category: "sched",
                 name: name.into(),
             },
-            kind: EventKind::Exec,
+            produces: Produces::Kind(EventKind::Exec),
             required: true,
         }),
         "sched_process_exit" => Some(ProgramSpec {
@@ -47,13 +63,13 @@ pub fn spec_for(name: &str) -> Option<ProgramSpec> {
                 category: "sched",
                 name: name.into(),
             },
-            kind: EventKind::Exit,
+            produces: Produces::Kind(EventKind::Exit),
             required: true,
         }),
         "raw_sched_process_fork" => Some(ProgramSpec {
             name: name.into(),
             hook: Hook::RawTracePoint("sched_process_fork"),
-            kind: EventKind::Fork,
+            produces: Produces::Kind(EventKind::Fork),
             required: true,
         }),
         // The opt-in syscall id stream (attached only with a selection).
@@ -64,9 +80,24 @@ pub fn spec_for(name: &str) -> Option<ProgramSpec> {
                 "raw_stream_exec" => "sched_process_exec",
                 _ => "sched_process_exit",
             }),
-            kind: EventKind::Syscalls,
+            produces: Produces::Stream,
             required: false,
         }),
+        "raw_sys_exit_compat" => Some(ProgramSpec {
+            name: name.into(),
+            hook: Hook::RawTracePoint("sys_exit"),
+            produces: Produces::CompatSyscalls,
+            required: false,
+        }),
+        _ if name.starts_with("compat_") => {
+            let syscall: Syscall = name.strip_prefix("compat_")?.parse().ok()?;
+            Some(ProgramSpec {
+                name: name.into(),
+                hook: Hook::RawTracePoint("sys_exit"),
+                produces: Produces::CompatHandler(syscall),
+                required: false,
+            })
+        }
         _ => {
             let sys = name.strip_prefix("sys_exit_")?;
             // The tracepoint of umount2(2) is named after its SYSCALL_DEFINE.
@@ -78,7 +109,7 @@ pub fn spec_for(name: &str) -> Option<ProgramSpec> {
                     category: "syscalls",
                     name: name.into(),
                 },
-                kind: syscall.kind(),
+                produces: Produces::Kind(syscall.kind()),
                 required: false,
             })
         }

@@ -54,6 +54,7 @@ pub fn run(args: CaptureArgs) -> Result<()> {
         filter,
         ring_bytes: args.ring_mib.max(1) << 20,
         btf_path: args.btf.clone(),
+        compat_syscalls: !args.no_compat_syscalls,
         ..SensorConfig::default()
     };
     let mut table = ProcessTable::new(65536);

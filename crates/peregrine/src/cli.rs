@@ -480,6 +480,9 @@ pub struct CaptureArgs {
     /// BTF file to use instead of /sys/kernel/btf/vmlinux.
     #[arg(long)]
     pub btf: Option<PathBuf>,
+    /// Leave out the i386-ABI (`int 0x80`) syscall programs (benchmarks).
+    #[arg(long)]
+    pub no_compat_syscalls: bool,
     /// Write a line "ready" on stderr once attached (for scripts).
     #[arg(long)]
     pub ready: bool,

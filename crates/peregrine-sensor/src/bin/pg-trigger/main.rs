@@ -4,8 +4,12 @@
 //! Usage: `pg-trigger ACTION [ARGS...]`, actions: open-create PATH,
 //! rename FROM TO, connect PORT, setuid UID, unshare-uts, memfd NAME,
 //! exit CODE, exec-empty-argv PATH, open-loop PATH N, connect-loop PORT N,
-//! exec-loop N, serve PORT.
+//! exec-loop N, serve PORT, int80-files (in the current directory),
+//! int80-connect PORT (the last two through the i386 syscall ABI),
+//! syscall-loop N (getppid(2), a syscall no program hooks).
 use std::io::Write;
+
+mod int80;
 
 fn fail(msg: String) -> ! {
     eprintln!("pg-trigger: {msg}");
@@ -42,8 +46,21 @@ fn main() {
         "connect-loop" => connect_loop(&args),
         "exec-loop" => exec_loop(&args),
         "serve" => serve(&args),
+        "syscall-loop" => syscall_loop(&args),
+        "int80-files" => int80::files(),
+        "int80-connect" => int80::connect(&args),
         other => fail(format!("unknown action '{other}'")),
     }
+}
+
+fn syscall_loop(args: &[String]) {
+    let n: u64 = num(&arg(args, 1, "count"), "count");
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        // SAFETY: getppid has no arguments and cannot fail.
+        std::hint::black_box(unsafe { libc::getppid() });
+    }
+    print_per_op(t, n);
 }
 
 /// Print the mean nanoseconds per iteration of a loop of `n` started at `t`.
