@@ -84,6 +84,16 @@ pub fn build(m: Match, snap: &Snapshot, host: &HostInfo) -> Alert {
         privileged: c.privileged,
         k8s_namespace: c.labels.get("io.kubernetes.pod.namespace").cloned(),
         k8s_pod: c.labels.get("io.kubernetes.pod.name").cloned(),
+        k8s_workload_kind: c
+            .workload
+            .as_ref()
+            .and_then(|w| w.top())
+            .map(|o| o.kind.clone()),
+        k8s_workload: c
+            .workload
+            .as_ref()
+            .and_then(|w| w.top())
+            .map(|o| o.name.clone()),
     });
     alert
 }

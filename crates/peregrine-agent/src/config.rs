@@ -21,6 +21,7 @@
 //! append_output: [{match: {tags: [T1555]}, extra_output: "ppid=%proc.ppid"}]
 //! time_format_iso_8601: false       # outputs start with the full time
 //! profiles: {dir: /var/lib/peregrine/profiles, stable_after_s: 3600, mode: learn}  # optional
+//! kubernetes: {api: auto}           # owner workloads of pods: auto (in a cluster), off or a URL
 //! server:                           # optional: ship to a Peregrine server
 //!   url: https://peregrine.example:8470
 //!   token_file: /etc/peregrine/agent.token   # or token: pg_…
@@ -104,6 +105,10 @@ pub struct Settings {
     pub profiles: Option<peregrine_detect::profile::ProfileSettings>,
     /// Push metrics to an OTLP collector and/or write CloudWatch EMF.
     pub metrics_export: crate::export::MetricsExportSettings,
+    /// Kubernetes API server for the owner workloads of pods
+    /// (`k8s.workload.*`, `k8smeta.deployment.*`; see docs/KUBERNETES.md).
+    #[serde(deserialize_with = "kubernetes")]
+    pub kubernetes: crate::kubernetes::KubernetesSettings,
 }
 
 /// Dedup and throttling settings.
@@ -201,6 +206,7 @@ impl Default for Settings {
             append_output: Vec::new(),
             profiles: None,
             metrics_export: Default::default(),
+            kubernetes: Default::default(),
         }
     }
 }
@@ -245,6 +251,14 @@ fn parse_metrics_addr(a: &str) -> Result<Option<SocketAddr>, String> {
 fn metrics_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
     let s = String::deserialize(d)?;
     parse_metrics_addr(&s).map_err(serde::de::Error::custom)
+}
+
+fn kubernetes<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<crate::kubernetes::KubernetesSettings, D::Error> {
+    let k = crate::kubernetes::KubernetesSettings::deserialize(d)?;
+    k.check().map_err(serde::de::Error::custom)?;
+    Ok(k)
 }
 
 fn check_ring_mib(n: u32) -> Result<u32, String> {
@@ -433,6 +447,8 @@ impl Settings {
         if let Some(p) = &mut self.profiles {
             p.dir.iter_mut().for_each(rel);
         }
+        self.kubernetes.token_file.iter_mut().for_each(rel);
+        self.kubernetes.ca.iter_mut().for_each(rel);
     }
 
     /// Apply `PEREGRINE_RULES` (`:`-separated), `PEREGRINE_OUTPUTS`

@@ -16,6 +16,7 @@ pub mod dedup;
 pub mod evaluate;
 pub mod export;
 pub mod falco_config;
+pub mod kubernetes;
 pub mod metrics;
 pub mod pipeline;
 pub mod reload;

@@ -186,8 +186,11 @@ fn source_needs(engine: &Engine) -> crate::stages::source::SourceNeeds {
 fn live_state(settings: &Settings, metrics: &Arc<Metrics>) -> StateStage {
     let mut table = ProcessTable::new(settings.max_processes);
     table.seed_from_proc();
-    let containers = ContainerCache::new(settings.docker_socket.clone())
+    let mut containers = ContainerCache::new(settings.docker_socket.clone())
         .with_containerd(settings.containerd_socket.clone());
+    if let Some(owners) = settings.kubernetes.resolver() {
+        containers = containers.with_kubernetes(owners);
+    }
     let host = Arc::new(HostInfo {
         users: UserDb::load_host(),
         hostname: crate::report::hostname(),

@@ -114,6 +114,13 @@ pub struct ContainerInfo {
     /// Kubernetes pod.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k8s_pod: Option<String>,
+    /// Kind of the workload owning the pod (`Deployment`, `DaemonSet`,
+    /// `CronJob`, …), from the API server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_workload_kind: Option<String>,
+    /// Name of that workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_workload: Option<String>,
 }
 
 /// An alert. The first seven fields are exactly Falco's JSON output.

@@ -19,4 +19,4 @@ pub use alert::{Alert, Priority};
 pub use decode::{decode, Clock, DecodeError};
 pub use event::*;
 pub use kind::{Category, EventKind, Syscall, UnknownName};
-pub use model::{ContainerView, ProcessView};
+pub use model::{ContainerView, OwnerRef, ProcessView, Workload};

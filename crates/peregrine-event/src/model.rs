@@ -75,6 +75,41 @@ pub struct ContainerView {
     pub start_ns: u64,
     /// Runtime (docker, containerd, cri-o).
     pub runtime: String,
+    /// The Kubernetes workload owning the container's pod, from the API
+    /// server (`None`: not a pod, not known yet, or not allowed).
+    pub workload: Option<Workload>,
+}
+
+/// One owner reference of a Kubernetes object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerRef {
+    /// Kind (`ReplicaSet`, `Deployment`, `DaemonSet`, `Job`, …).
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// UID.
+    pub uid: String,
+}
+
+/// The controller chain above a pod, its direct controller first
+/// (e.g. ReplicaSet, then Deployment).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Workload {
+    /// Controllers, the pod's own first; empty for a bare pod.
+    pub chain: Vec<OwnerRef>,
+}
+
+impl Workload {
+    /// The top controller (what users call the workload).
+    pub fn top(&self) -> Option<&OwnerRef> {
+        self.chain.last()
+    }
+
+    /// The controller of `kind` in the chain.
+    pub fn of_kind(&self, kind: &str) -> Option<&OwnerRef> {
+        self.chain.iter().find(|o| o.kind == kind)
+    }
 }
 
 /// `name args…` as Falco renders `proc.cmdline`.

@@ -69,6 +69,7 @@ fn alert(agent: usize, n: u64, time_ns: u64) -> Alert {
             privileged: false,
             k8s_namespace: Some(format!("ns-{}", n % 11)),
             k8s_pod: Some(format!("svc-{}-0", n % 97)),
+            ..Default::default()
         }),
         ancestry: vec![
             AncestorInfo { pid: 4000, name: "cat".into(), exepath: "/usr/bin/cat".into(), cmdline: format!("cat {f}") },

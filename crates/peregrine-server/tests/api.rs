@@ -79,6 +79,7 @@ fn alert(i: u32, rule: &str, prio: Priority) -> Alert {
             privileged: false,
             k8s_namespace: Some("prod".into()),
             k8s_pod: Some("payments-api-0".into()),
+            ..Default::default()
         }),
         ancestry: vec![
             AncestorInfo {

@@ -115,7 +115,26 @@ pub fn parse_inspect(body: &[u8]) -> Result<ContainerView, RuntimeError> {
         mounts,
         start_ns: peregrine_event::time::parse_rfc3339(&s("/State/StartedAt")),
         runtime: "docker".into(),
+        workload: None,
     })
+}
+
+/// Fill a pod container's workload once the API server answered.
+fn add_workload(kube: &mut crate::kube::OwnerResolver, view: &mut Arc<ContainerView>) {
+    if view.workload.is_some() {
+        return;
+    }
+    let (Some(ns), Some(pod)) = (
+        view.labels.get("io.kubernetes.pod.namespace"),
+        view.labels.get("io.kubernetes.pod.name"),
+    ) else {
+        return;
+    };
+    if let crate::kube::Lookup::Ready(w) = kube.lookup(ns, pod) {
+        let mut v = (**view).clone();
+        v.workload = Some(w);
+        *view = Arc::new(v);
+    }
 }
 
 /// Is process `pid` in container `id` (by its cgroup path)?
@@ -131,6 +150,8 @@ pub struct ContainerCache {
     /// Created at the first lookup (never for an offline cache).
     docker: Option<DockerClient>,
     containerd: Option<crate::containerd::Containerd>,
+    /// Owner workloads of pods from the Kubernetes API server.
+    kube: Option<crate::kube::OwnerResolver>,
     timeout: Duration,
     known: HashMap<String, (Option<Arc<ContainerView>>, Instant)>,
     /// Overlayfs upper directory of each container's root, once read
@@ -149,6 +170,7 @@ impl ContainerCache {
             docker_socket: docker_socket.into(),
             docker: None,
             containerd: None,
+            kube: None,
             timeout: Duration::from_millis(500),
             known: HashMap::new(),
             upper: HashMap::new(),
@@ -162,6 +184,13 @@ impl ContainerCache {
     /// (Kubernetes through CRI, `ctr`, nerdctl).
     pub fn with_containerd(mut self, socket: impl Into<PathBuf>) -> ContainerCache {
         self.containerd = Some(crate::containerd::Containerd::new(socket, self.timeout));
+        self
+    }
+
+    /// Also ask the Kubernetes API server for the workload owning each
+    /// container's pod (in the background; see [`crate::kube`]).
+    pub fn with_kubernetes(mut self, resolver: crate::kube::OwnerResolver) -> ContainerCache {
+        self.kube = Some(resolver);
         self
     }
 
@@ -199,6 +228,9 @@ impl ContainerCache {
         if fresh {
             let got = self.fetch(id).map(Arc::new);
             self.known.insert(id.to_string(), (got, Instant::now()));
+        }
+        if let (Some(kube), Some((Some(view), _))) = (self.kube.as_mut(), self.known.get_mut(id)) {
+            add_workload(kube, view);
         }
         self.known.get(id).and_then(|(v, _)| v.as_ref())
     }

@@ -13,6 +13,7 @@ mod containers;
 pub mod docker;
 pub mod enrich;
 mod host;
+pub mod kube;
 pub mod overlay;
 mod procfs;
 mod runtime_events;

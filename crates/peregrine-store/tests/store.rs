@@ -36,6 +36,7 @@ fn alert(i: i64, rule: &str, prio: Priority, host: &str, container: Option<(&str
             privileged: false,
             k8s_namespace: Some("payments".into()),
             k8s_pod: Some("web-0".into()),
+            ..Default::default()
         }),
         ancestry: vec![
             AncestorInfo {

@@ -587,6 +587,33 @@ pub fn extract<'c>(b: &Bound, ctx: &'c dyn Context) -> Option<Value<'c>> {
                 .get(key)
                 .map(|v| Value::Str(Cow::Borrowed(v.as_str())))
         }
+        Fid::K8sDeploymentName
+        | Fid::K8sDeploymentUid
+        | Fid::K8sRsName
+        | Fid::K8sRsUid
+        | Fid::K8sRcName
+        | Fid::K8sRcUid => {
+            let (kind, uid) = match b.def.id {
+                Fid::K8sDeploymentName => ("Deployment", false),
+                Fid::K8sDeploymentUid => ("Deployment", true),
+                Fid::K8sRsName => ("ReplicaSet", false),
+                Fid::K8sRsUid => ("ReplicaSet", true),
+                Fid::K8sRcName => ("ReplicationController", false),
+                _ => ("ReplicationController", true),
+            };
+            let o = ctx.container()?.workload.as_ref()?.of_kind(kind)?;
+            let v = if uid { &o.uid } else { &o.name };
+            Some(Value::Str(Cow::Borrowed(v.as_str())))
+        }
+        Fid::K8sWorkloadKind | Fid::K8sWorkloadName => {
+            let o = ctx.container()?.workload.as_ref()?.top()?;
+            let v = if b.def.id == Fid::K8sWorkloadKind {
+                &o.kind
+            } else {
+                &o.name
+            };
+            Some(Value::Str(Cow::Borrowed(v.as_str())))
+        }
         Fid::K8sPodLabels => {
             let c = ctx.container()?;
             let v: Vec<String> = c

@@ -170,6 +170,16 @@ pub(crate) enum Fid {
     K8sPodUid,
     K8sPodLabel,
     K8sPodLabels,
+    /// Owners of the pod (from the API server): name and uid per kind.
+    K8sDeploymentName,
+    K8sDeploymentUid,
+    K8sRsName,
+    K8sRsUid,
+    K8sRcName,
+    K8sRcUid,
+    /// The pod's top controller kind / name.
+    K8sWorkloadKind,
+    K8sWorkloadName,
     K8sAudit(k8saudit::KaId),
 }
 
@@ -300,6 +310,19 @@ fields! {
     "k8s.pod.uid", Str, None, K8sPodUid, "Kubernetes pod uid.";
     "k8s.pod.label", Str, Key, K8sPodLabel, "A pod label.";
     "k8s.pod.labels", Str, None, K8sPodLabels, "All pod labels, key:value comma separated.";
+    "k8smeta.pod.name", Str, None, K8sPodName, "Kubernetes pod name (Falco's k8smeta plugin name).";
+    "k8smeta.pod.uid", Str, None, K8sPodUid, "Kubernetes pod uid.";
+    "k8smeta.pod.label", Str, Key, K8sPodLabel, "A pod label.";
+    "k8smeta.pod.labels", Str, None, K8sPodLabels, "All pod labels, key:value comma separated.";
+    "k8smeta.ns.name", Str, None, K8sNsName, "Kubernetes namespace.";
+    "k8smeta.deployment.name", Str, None, K8sDeploymentName, "Deployment owning the pod (API server).";
+    "k8smeta.deployment.uid", Str, None, K8sDeploymentUid, "Its uid.";
+    "k8smeta.rs.name", Str, None, K8sRsName, "ReplicaSet owning the pod (API server).";
+    "k8smeta.rs.uid", Str, None, K8sRsUid, "Its uid.";
+    "k8smeta.rc.name", Str, None, K8sRcName, "ReplicationController owning the pod.";
+    "k8smeta.rc.uid", Str, None, K8sRcUid, "Its uid.";
+    "k8s.workload.kind", Str, None, K8sWorkloadKind, "Kind of the pod's top controller (Deployment, DaemonSet, StatefulSet, CronJob, Job, …; API server).";
+    "k8s.workload.name", Str, None, K8sWorkloadName, "Name of the pod's top controller (API server).";
 }
 
 /// The argument of a bound field.

@@ -235,6 +235,7 @@ pub fn alert(i: u32, rule: &str, prio: Priority, container: bool) -> Alert {
             privileged: false,
             k8s_namespace: Some("shop".into()),
             k8s_pod: Some("checkout-7d9f".into()),
+            ..Default::default()
         }),
         ancestry: vec![
             AncestorInfo {

@@ -37,6 +37,7 @@ fn alert(id: &str, priority: Priority) -> Alert {
             privileged: false,
             k8s_namespace: Some("shop".into()),
             k8s_pod: Some("web-5d9c".into()),
+            ..Default::default()
         }),
         ancestry: vec![],
     }
